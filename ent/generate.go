@@ -1,0 +1,6 @@
+// Package ent holds the client generated from the schemas in ./schema.
+// Never edit the generated files by hand: change a schema, then run
+// `make generate` (and `make migration NAME=...` for the database).
+package ent
+
+//go:generate go run -mod=mod entgo.io/ent/cmd/ent generate --feature sql/execquery,sql/lock,sql/modifier,intercept,sql/upsert ./schema

@@ -1,0 +1,76 @@
+// Package tenant owns the tenant context of a request: who is acting, for
+// which tenant, with which role. It also owns the two mechanisms that make
+// that context impossible to forget: the ent driver wrapper that enters the
+// restricted database role and sets the transaction-local settings at the
+// start of every transaction, and the ent hook that stamps tenant_id on
+// creates.
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// Role is the caller's role, as carried in the token's "role" claim and in
+// the app.role database setting.
+type Role string
+
+// The roles mtdb knows. Anything else is refused.
+const (
+	RolePlatformAdmin Role = "platform_admin"
+	RoleTenantAdmin   Role = "tenant_admin"
+	RoleMember        Role = "member"
+)
+
+// ParseRole returns the Role named by s, or an error for any other value.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RolePlatformAdmin, RoleTenantAdmin, RoleMember:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown role %q", s)
+}
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool { _, err := ParseRole(string(r)); return err == nil }
+
+// Context is what the database needs to know about the caller. A zero
+// TenantID means "no tenant": tenant-scoped tables then show no rows and
+// refuse writes.
+type Context struct {
+	TenantID uuid.UUID // effective tenant; uuid.Nil when none
+	UserID   string    // the token's subject, for auditing
+	Role     Role
+	ReadOnly bool // run the transaction READ ONLY (GET requests)
+}
+
+// HasTenant reports whether a tenant is set.
+func (c Context) HasTenant() bool { return c.TenantID != uuid.Nil }
+
+type ctxKey struct{}
+
+// With returns a copy of ctx carrying c.
+func With(ctx context.Context, c Context) context.Context {
+	return context.WithValue(ctx, ctxKey{}, c)
+}
+
+// From returns the tenant context carried by ctx, and whether there is one.
+func From(ctx context.Context) (Context, bool) {
+	c, ok := ctx.Value(ctxKey{}).(Context)
+	return c, ok
+}
+
+// ErrNoContext is returned when database work is attempted on a context that
+// carries no tenant context at all. Work never runs without one.
+var ErrNoContext = errors.New("tenant: no tenant context on the request context")
+
+// ErrNoTenant is returned when a create on a tenant-scoped table is attempted
+// without a tenant in the context.
+var ErrNoTenant = errors.New("tenant: no tenant set for a tenant-scoped write")
+
+// ErrTenantMismatch is returned when a create names a tenant_id other than the
+// context's tenant.
+var ErrTenantMismatch = errors.New("tenant: tenant_id differs from the request's tenant")
