@@ -1,0 +1,137 @@
+// Package config owns mtdb's settings: the typed Config, where each value
+// comes from (flag > environment > config file > built-in default), the
+// refusal of unsafe or malformed settings, and the masked rendering that is
+// safe to log. It is the only package that touches viper.
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The environments mtdb knows.
+const (
+	EnvDevelopment = "development"
+	EnvStaging     = "staging"
+	EnvProduction  = "production"
+)
+
+// DevDatabaseURL is the development default for DATABASE_URL: the local
+// PostgreSQL server, database mtdb.
+const DevDatabaseURL = "postgres://postgres@127.0.0.1:5432/mtdb?sslmode=disable"
+
+// DevJWTSecret is the fixed signing secret used in development when
+// JWT_SECRET_KEY is not set. It is public: never use it anywhere else.
+const DevJWTSecret = "mtdb-development-secret-DO-NOT-USE-IN-PRODUCTION"
+
+// Config is the effective configuration of one mtdb process.
+type Config struct {
+	Environment          string // development, staging or production
+	DatabaseURL          string // the URL the API connects with
+	MigrationDatabaseURL string // owner URL for migrations; DatabaseURL when unset
+	AuthRequired         bool   // require a valid JWT on tenant endpoints
+
+	JWT      JWTConfig
+	Server   ServerConfig
+	CORS     CORSConfig
+	Log      LogConfig
+	Database DatabaseConfig
+	Health   HealthConfig
+
+	// Warnings are problems that are allowed but must be shouted about at
+	// startup (for example the fixed development JWT secret).
+	Warnings []string
+
+	// File is the config file that was read, "" when none.
+	File string
+
+	explicit map[string]bool // keys set by flag, env or file (not defaulted)
+}
+
+// JWTConfig holds the token verification settings.
+type JWTConfig struct {
+	SecretKey string // HS256 secret; masked when printed
+	Issuer    string // required iss claim when non-empty
+	Audience  string // required aud claim when non-empty
+}
+
+// ServerConfig holds the HTTP listener settings.
+type ServerConfig struct {
+	Host            string
+	Port            int
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+	RequestTimeout  time.Duration // per-request context deadline
+	ShutdownTimeout time.Duration // how long in-flight requests may take to drain
+	BodyLimit       int64         // maximum request body in bytes
+}
+
+// Addr returns host:port for net.Listen.
+func (s ServerConfig) Addr() string { return fmt.Sprintf("%s:%d", s.Host, s.Port) }
+
+// CORSConfig holds the allowed browser origins.
+type CORSConfig struct {
+	AllowedOrigins []string // "*" allows any origin; empty allows none
+}
+
+// LogConfig holds the logger settings.
+type LogConfig struct {
+	Level  string // debug, info, warn or error
+	Format string // json or text
+}
+
+// DatabaseConfig holds the connection pool and role settings.
+type DatabaseConfig struct {
+	MaxConns         int32
+	MinConns         int32
+	MaxConnLifetime  time.Duration
+	MaxConnIdleTime  time.Duration
+	ConnectTimeout   time.Duration
+	AcquireTimeout   time.Duration // waiting for a pooled connection; past it → 503
+	StatementTimeout time.Duration // per-statement budget inside request transactions
+	AppRole          string        // the restricted role requests run as
+}
+
+// HealthConfig holds the background self-check settings.
+type HealthConfig struct {
+	CheckInterval time.Duration // how often RLS and migrations are re-checked
+}
+
+// IsDevelopment reports whether the environment is development.
+func (c *Config) IsDevelopment() bool { return c.Environment == EnvDevelopment }
+
+// IsSet reports whether key (e.g. "database_url") was given by a flag, the
+// environment or the config file rather than defaulted.
+func (c *Config) IsSet(key string) bool { return c.explicit[key] }
+
+// MigrationURL returns the URL migrations run with: MIGRATION_DATABASE_URL,
+// else DATABASE_URL.
+func (c *Config) MigrationURL() string {
+	if c.MigrationDatabaseURL != "" {
+		return c.MigrationDatabaseURL
+	}
+	return c.DatabaseURL
+}
+
+// EnvName returns the environment variable for a config key:
+// upper-cased with "." replaced by "_" (server.port → SERVER_PORT).
+func EnvName(key string) string {
+	return strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// SettingError is a refused setting. Setting is the environment variable
+// name, which is also how flags and file keys are documented.
+type SettingError struct {
+	Setting string
+	Problem string
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("invalid configuration: %s: %s", e.Setting, e.Problem)
+}
+
+func settingErr(key, format string, args ...any) *SettingError {
+	return &SettingError{Setting: EnvName(key), Problem: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,203 @@
+package config
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodSecret = "0123456789abcdef0123456789abcdef"
+
+func envFunc(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// inTempDir runs the test from an empty directory so that a config.yaml of
+// the repository is not picked up.
+func inTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	return dir
+}
+
+func prod(extra map[string]string) map[string]string {
+	m := map[string]string{
+		"ENVIRONMENT":    "production",
+		"JWT_SECRET_KEY": goodSecret,
+		"DATABASE_URL":   "postgres://app:pw@db:5432/mtdb",
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func TestLoadRefuses(t *testing.T) {
+	inTempDir(t)
+	cases := []struct {
+		name    string
+		env     map[string]string
+		setting string
+	}{
+		{"unknown environment", map[string]string{"ENVIRONMENT": "prod"}, "ENVIRONMENT"},
+		{"missing secret in production", prod(map[string]string{"JWT_SECRET_KEY": ""}), "JWT_SECRET_KEY"},
+		{"short secret in production", prod(map[string]string{"JWT_SECRET_KEY": "short"}), "JWT_SECRET_KEY"},
+		{"short secret in staging", prod(map[string]string{"ENVIRONMENT": "staging", "JWT_SECRET_KEY": "31bytes-31bytes-31bytes-31bytes"}), "JWT_SECRET_KEY"},
+		{"dev secret in production", prod(map[string]string{"JWT_SECRET_KEY": DevJWTSecret}), "JWT_SECRET_KEY"},
+		{"auth off in production", prod(map[string]string{"AUTH_REQUIRED": "false"}), "AUTH_REQUIRED"},
+		{"missing database url in production", prod(map[string]string{"DATABASE_URL": ""}), "DATABASE_URL"},
+		{"unparsable database url", map[string]string{"DATABASE_URL": "postgres://a:b@host:notaport/db"}, "DATABASE_URL"},
+		{"unparsable migration url", map[string]string{"MIGRATION_DATABASE_URL": "postgres://%zz"}, "MIGRATION_DATABASE_URL"},
+		{"unparsable bool", map[string]string{"AUTH_REQUIRED": "yes please"}, "AUTH_REQUIRED"},
+		{"unparsable port", map[string]string{"SERVER_PORT": "eighty"}, "SERVER_PORT"},
+		{"port out of range", map[string]string{"SERVER_PORT": "70000"}, "SERVER_PORT"},
+		{"port zero", map[string]string{"SERVER_PORT": "0"}, "SERVER_PORT"},
+		{"unparsable duration", map[string]string{"SERVER_READ_TIMEOUT": "5 parsecs"}, "SERVER_READ_TIMEOUT"},
+		{"negative duration", map[string]string{"SERVER_SHUTDOWN_TIMEOUT": "-1s"}, "SERVER_SHUTDOWN_TIMEOUT"},
+		{"unparsable size", map[string]string{"SERVER_BODY_LIMIT": "lots"}, "SERVER_BODY_LIMIT"},
+		{"bad log level", map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL"},
+		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{"min conns above max", map[string]string{"DATABASE_MAX_CONNS": "2", "DATABASE_MIN_CONNS": "5"}, "DATABASE_MIN_CONNS"},
+		{"unparsable pool size", map[string]string{"DATABASE_MAX_CONNS": "ten"}, "DATABASE_MAX_CONNS"},
+		{"bad app role", map[string]string{"DATABASE_APP_ROLE": "mtdb app; drop"}, "DATABASE_APP_ROLE"},
+		{"health interval over 30s", map[string]string{"HEALTH_CHECK_INTERVAL": "1m"}, "HEALTH_CHECK_INTERVAL"},
+		{"missing config file", map[string]string{"CONFIG_FILE": "/nonexistent/mtdb.yaml"}, "CONFIG_FILE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(Options{Getenv: envFunc(tc.env)})
+			if err == nil {
+				t.Fatalf("Load accepted the configuration: %s", cfg)
+			}
+			var se *SettingError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %v (%T) is not a *SettingError", err, err)
+			}
+			if se.Setting != tc.setting {
+				t.Fatalf("error names %s, want %s: %v", se.Setting, tc.setting, err)
+			}
+			if !strings.Contains(err.Error(), tc.setting) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("message %q must be one line naming %s", err, tc.setting)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	inTempDir(t)
+	dev, err := Load(Options{Getenv: envFunc(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.Environment != EnvDevelopment || dev.DatabaseURL != DevDatabaseURL || dev.JWT.SecretKey != DevJWTSecret ||
+		dev.Log.Format != "text" || len(dev.CORS.AllowedOrigins) != 1 || dev.CORS.AllowedOrigins[0] != "*" ||
+		!dev.AuthRequired || dev.Server.Port != 8000 || dev.Server.Host != "0.0.0.0" || dev.Database.AppRole != "mtdb_app" {
+		t.Fatalf("unexpected development defaults: %s", dev)
+	}
+	if len(dev.Warnings) == 0 || !strings.Contains(dev.Warnings[0], "JWT_SECRET_KEY") {
+		t.Fatalf("development secret must come with a warning, got %q", dev.Warnings)
+	}
+	if dev.IsSet("database_url") {
+		t.Fatal("defaulted database_url reported as set")
+	}
+	p, err := Load(Options{Getenv: envFunc(prod(nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Log.Format != "json" || len(p.CORS.AllowedOrigins) != 0 || len(p.Warnings) != 0 || !p.IsSet("database_url") {
+		t.Fatalf("unexpected production defaults: %s warnings=%q", p, p.Warnings)
+	}
+	if p.MigrationURL() != p.DatabaseURL {
+		t.Fatalf("MigrationURL should default to DATABASE_URL")
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := inTempDir(t)
+	file := filepath.Join(dir, "other.yaml")
+	writeFile(t, file, "server:\n  port: 7001\n  host: 10.0.0.1\nlog:\n  level: warn\ncors:\n  allowed_origins: [\"https://a.example\", \"https://b.example\"]\n")
+	writeFile(t, filepath.Join(dir, "config.yaml"), "server:\n  port: 7002\n  request_timeout: 3s\n")
+	env := map[string]string{"SERVER_PORT": "7003", "SERVER_HOST": "127.0.0.2"}
+	flags := map[string]string{"server.port": "7004"}
+
+	cases := []struct {
+		name     string
+		opts     Options
+		wantPort int
+		wantHost string
+	}{
+		{"default", Options{Getenv: envFunc(nil), File: filepath.Join(dir, "empty.yaml")}, 8000, "0.0.0.0"},
+		{"cwd config.yaml over default", Options{Getenv: envFunc(nil)}, 7002, "0.0.0.0"},
+		{"--config file over default", Options{Getenv: envFunc(nil), File: file}, 7001, "10.0.0.1"},
+		{"CONFIG_FILE names the file", Options{Getenv: envFunc(map[string]string{"CONFIG_FILE": file})}, 7001, "10.0.0.1"},
+		{"env over file", Options{Getenv: envFunc(env), File: file}, 7003, "127.0.0.2"},
+		{"flag over env", Options{Getenv: envFunc(env), File: file, Flags: flags}, 7004, "127.0.0.2"},
+	}
+	writeFile(t, filepath.Join(dir, "empty.yaml"), "{}\n")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Server.Port != tc.wantPort || cfg.Server.Host != tc.wantHost {
+				t.Fatalf("got %s, want %s:%d", cfg.Server.Addr(), tc.wantHost, tc.wantPort)
+			}
+		})
+	}
+	cfg, err := Load(Options{Getenv: envFunc(nil), File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Log.Level != "warn" || strings.Join(cfg.CORS.AllowedOrigins, " ") != "https://a.example https://b.example" {
+		t.Fatalf("file values not read: %s", cfg)
+	}
+}
+
+func TestProcessEnvironment(t *testing.T) {
+	inTempDir(t)
+	t.Setenv("SERVER_REQUEST_TIMEOUT", "2s")
+	t.Setenv("CORS_ALLOWED_ORIGINS", "https://x.example, https://y.example")
+	cfg, err := Load(Options{}) // nil Getenv reads the process environment
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.RequestTimeout != 2*time.Second || len(cfg.CORS.AllowedOrigins) != 2 {
+		t.Fatalf("environment not read: %s", cfg)
+	}
+}
+
+func TestMasking(t *testing.T) {
+	inTempDir(t)
+	cfg, err := Load(Options{Getenv: envFunc(prod(map[string]string{
+		"DATABASE_URL":           "postgres://app:hunter2hunter2@db:5432/mtdb?sslmode=disable",
+		"MIGRATION_DATABASE_URL": "host=db user=owner password=s3cr3tpass dbname=mtdb",
+	}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "config", cfg)
+	for _, out := range []string{cfg.String(), b.String()} {
+		for _, secret := range []string{goodSecret, "hunter2hunter2", "s3cr3tpass"} {
+			if strings.Contains(out, secret) {
+				t.Fatalf("secret %q leaked in %s", secret, out)
+			}
+		}
+		if !strings.Contains(out, "db:5432") {
+			t.Fatalf("masked output lost the host: %s", out)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
