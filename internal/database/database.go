@@ -1,0 +1,138 @@
+// Package database opens mtdb's connection to PostgreSQL: one pgx pool, a
+// database/sql handle over that same pool, and the ent client whose driver
+// enters the restricted role and the tenant context at the start of every
+// transaction (tenant.NewDriver). It also classifies connection-level errors
+// (database down, pool exhausted, statement timeout) into the errs vocabulary.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/tenant"
+)
+
+// Options configure Open. Zero values leave pgx's defaults (or the URL's
+// pool_* parameters) in place.
+type Options struct {
+	URL             string
+	MaxConns        int32
+	MinConns        int32
+	MaxConnLifetime time.Duration
+	MaxConnIdleTime time.Duration
+	// ConnectTimeout bounds establishing one new connection.
+	ConnectTimeout time.Duration
+	// AcquireTimeout bounds the wait for a connection from the pool; past it
+	// the work fails with ErrAcquireTimeout. 0 means wait as long as the
+	// request context allows.
+	AcquireTimeout time.Duration
+	// AppRole is the restricted role transactions enter (default mtdb_app).
+	AppRole string
+	// StatementTimeout is the transaction-local statement_timeout (0: none).
+	StatementTimeout time.Duration
+}
+
+// DB holds the three views of one connection pool. Close it once.
+type DB struct {
+	Pool *pgxpool.Pool
+	SQL  *sql.DB
+	Ent  *ent.Client
+	// AppRole is the effective restricted role (Options.AppRole or the default).
+	AppRole string
+}
+
+// ErrAcquireTimeout is returned (wrapped) when no pooled connection became
+// free within Options.AcquireTimeout.
+var ErrAcquireTimeout = errors.New("database: timed out waiting for a pooled connection")
+
+// Open parses opts.URL and builds the pool, without connecting: pgxpool
+// connects lazily, so Open succeeds while the database is down (health
+// checks and requests then report it). An unparsable URL is an error.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("database: invalid database URL: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.MinConns > 0 {
+		cfg.MinConns = opts.MinConns
+	}
+	if opts.MinConns > cfg.MaxConns {
+		return nil, fmt.Errorf("database: min conns (%d) exceeds max conns (%d)", opts.MinConns, cfg.MaxConns)
+	}
+	if opts.MaxConnLifetime > 0 {
+		cfg.MaxConnLifetime = opts.MaxConnLifetime
+	}
+	if opts.MaxConnIdleTime > 0 {
+		cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+	}
+	if opts.ConnectTimeout > 0 {
+		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database: creating pool: %w", err)
+	}
+	appRole := opts.AppRole
+	if appRole == "" {
+		appRole = tenant.DefaultAppRole
+	}
+	// stdlib.OpenDBFromPool, with the acquire bound added to its connector:
+	// database/sql keeps no idle connections of its own, every one comes
+	// from (and goes back to) the pgx pool.
+	sqlDB := sql.OpenDB(acquireConnector{
+		Connector: stdlib.GetPoolConnector(pool),
+		timeout:   opts.AcquireTimeout,
+	})
+	sqlDB.SetMaxIdleConns(0)
+	drv := tenant.NewDriver(entsql.OpenDB(dialect.Postgres, sqlDB), tenant.DriverOptions{
+		AppRole:          appRole,
+		StatementTimeout: opts.StatementTimeout,
+	})
+	return &DB{
+		Pool:    pool,
+		SQL:     sqlDB,
+		Ent:     ent.NewClient(ent.Driver(drv)),
+		AppRole: appRole,
+	}, nil
+}
+
+// Close closes the ent client, the database/sql handle and the pool.
+func (db *DB) Close() {
+	_ = db.Ent.Close() // closes db.SQL
+	db.Pool.Close()
+}
+
+// acquireConnector bounds the time database/sql waits for a pooled
+// connection. Only the acquisition is bounded: the deadline is not kept on
+// the connection or the transaction that uses it.
+type acquireConnector struct {
+	driver.Connector
+	timeout time.Duration
+}
+
+// Connect acquires a connection from the pgx pool within the timeout.
+func (c acquireConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	if c.timeout <= 0 {
+		return c.Connector.Connect(ctx)
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	conn, err := c.Connector.Connect(actx)
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%w (after %s): %w", ErrAcquireTimeout, c.timeout, err)
+	}
+	return conn, err
+}
