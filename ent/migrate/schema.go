@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -14,8 +15,8 @@ var (
 		{Name: "tenant_id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "name", Type: field.TypeString, Size: 200},
-		{Name: "description", Type: field.TypeString, Size: 10000, Default: ""},
+		{Name: "name", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(200)"}},
+		{Name: "description", Type: field.TypeString, Default: "", SchemaType: map[string]string{"postgres": "varchar(10000)"}},
 		{Name: "owner_id", Type: field.TypeUUID},
 	}
 	// ProjectsTable holds the schema information for the "projects" table.
@@ -28,14 +29,24 @@ var (
 				Symbol:     "projects_users_projects",
 				Columns:    []*schema.Column{ProjectsColumns[6]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Restrict,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "project_tenant_id",
+				Name:    "project_tenant_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{ProjectsColumns[1], ProjectsColumns[0]},
+			},
+			{
+				Name:    "project_tenant_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ProjectsColumns[1]},
+				Columns: []*schema.Column{ProjectsColumns[1], ProjectsColumns[2], ProjectsColumns[0]},
+			},
+			{
+				Name:    "project_tenant_id_owner_id",
+				Unique:  false,
+				Columns: []*schema.Column{ProjectsColumns[1], ProjectsColumns[6]},
 			},
 		},
 	}
@@ -44,7 +55,7 @@ var (
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "name", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(200)"}},
 		{Name: "tenant_type", Type: field.TypeEnum, Enums: []string{"parent", "subsidiary"}},
 		{Name: "metadata", Type: field.TypeJSON},
 		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
@@ -60,7 +71,19 @@ var (
 				Symbol:     "tenants_tenants_subsidiaries",
 				Columns:    []*schema.Column{TenantsColumns[7]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
-				OnDelete:   schema.SetNull,
+				OnDelete:   schema.Restrict,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "tenant_parent_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{TenantsColumns[7]},
+			},
+			{
+				Name:    "tenant_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{TenantsColumns[1], TenantsColumns[0]},
 			},
 		},
 	}
@@ -70,8 +93,8 @@ var (
 		{Name: "tenant_id", Type: field.TypeUUID},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "email", Type: field.TypeString, Size: 320},
-		{Name: "display_name", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "email", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(320)"}},
+		{Name: "display_name", Type: field.TypeString, Default: "", SchemaType: map[string]string{"postgres": "varchar(200)"}},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"tenant_admin", "member"}, Default: "member"},
 	}
 	// UsersTable holds the schema information for the "users" table.
@@ -81,14 +104,19 @@ var (
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "user_tenant_id",
-				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[1]},
+				Name:    "user_tenant_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{UsersColumns[1], UsersColumns[0]},
 			},
 			{
 				Name:    "user_tenant_id_email",
 				Unique:  true,
 				Columns: []*schema.Column{UsersColumns[1], UsersColumns[4]},
+			},
+			{
+				Name:    "user_tenant_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[1], UsersColumns[2], UsersColumns[0]},
 			},
 		},
 	}
@@ -103,4 +131,14 @@ var (
 func init() {
 	ProjectsTable.ForeignKeys[0].RefTable = UsersTable
 	TenantsTable.ForeignKeys[0].RefTable = TenantsTable
+	TenantsTable.Annotation = &entsql.Annotation{}
+	TenantsTable.Annotation.Checks = map[string]string{
+		"tenants_name_check": "name = btrim(name) AND char_length(name) BETWEEN 1 AND 200",
+		"tenants_type_check": "(tenant_type = 'parent' AND parent_tenant_id IS NULL) OR (tenant_type = 'subsidiary' AND parent_tenant_id IS NOT NULL)",
+	}
+	UsersTable.Annotation = &entsql.Annotation{}
+	UsersTable.Annotation.Checks = map[string]string{
+		"users_email_check": "email = lower(email)",
+		"users_role_check":  "role IN ('tenant_admin', 'member')",
+	}
 }

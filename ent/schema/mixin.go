@@ -28,9 +28,13 @@ func (TenantScoped) Fields() []ent.Field {
 	}
 }
 
-// Indexes makes tenant_id the leading column of the table's lookups.
+// Indexes adds the unique key (tenant_id, id): the target of the composite
+// foreign keys that keep references inside one tenant, and an index with
+// tenant_id leading for lookups by tenant. The migration generator adds the
+// foreign key tenant_id -> tenants(id) and turns every foreign key between
+// two tenant-scoped tables into (tenant_id, x_id) -> (tenant_id, id).
 func (TenantScoped) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("tenant_id")}
+	return []ent.Index{index.Fields("tenant_id", "id").Unique()}
 }
 
 // Hooks stamps tenant_id from the request's tenant context on create.
