@@ -1,0 +1,220 @@
+// Package tenants owns the tenant hierarchy: organisations (tenant_type
+// "parent") and their subsidiaries, with the role rules of who may create,
+// change and soft-delete which tenant. Visibility is PostgreSQL's business
+// (row-level security on the tenants table); this package only hides
+// soft-deleted tenants and enforces the business rules on top.
+package tenants
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/mtdb/mtdb/ent"
+	enttenant "github.com/mtdb/mtdb/ent/tenant"
+	"github.com/mtdb/mtdb/internal/database"
+	"github.com/mtdb/mtdb/internal/errs"
+	"github.com/mtdb/mtdb/internal/tenant"
+)
+
+// The tenant types.
+const (
+	TypeParent     = "parent"
+	TypeSubsidiary = "subsidiary"
+)
+
+// MaxNameLen is the longest tenant name, in characters.
+const MaxNameLen = 200
+
+// Service implements the tenant operations over an ent client whose driver
+// applies the caller's tenant context (see internal/database).
+type Service struct {
+	client *ent.Client
+}
+
+// NewService returns a Service over client.
+func NewService(client *ent.Client) *Service { return &Service{client: client} }
+
+// CreateInput is a new tenant. Name is trimmed. ParentID may be nil for a
+// subsidiary: the caller's effective tenant is then the parent.
+type CreateInput struct {
+	Name     string
+	Type     string
+	ParentID *uuid.UUID
+	Metadata map[string]any
+}
+
+// UpdateInput changes a tenant. Nil fields are left alone; Metadata, when
+// non-nil, replaces the old metadata. TenantType and ParentTenantID, when
+// set, must equal the current values: neither can change.
+type UpdateInput struct {
+	Name              *string
+	Metadata          map[string]any
+	TenantType        *string
+	ParentTenantIDSet bool
+	ParentTenantID    *uuid.UUID
+}
+
+// ListParams filter and page List. Type is "", TypeParent or TypeSubsidiary.
+type ListParams struct {
+	Type   string
+	Limit  int
+	Offset int
+}
+
+// Create creates a tenant and returns it. Errors: Forbidden (member; a
+// tenant_admin creating a parent, or acting for a tenant that is not a
+// parent), Invalid (name, tenant_type, parent_tenant_id), NotFound (parent not
+// visible), Conflict (duplicate name among the siblings).
+func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Tenant, error) {
+	tc, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tc.Role != tenant.RolePlatformAdmin && tc.Role != tenant.RoleTenantAdmin {
+		return nil, errs.Forbidden("only a tenant_admin or platform_admin can create tenants")
+	}
+	name, bad := checkName(in.Name, true, map[string]string{})
+	switch in.Type {
+	case TypeParent:
+		if in.ParentID != nil {
+			bad["parent_tenant_id"] = "must be omitted for a parent tenant"
+		}
+	case TypeSubsidiary:
+		if in.ParentID == nil && !tc.HasTenant() {
+			bad["parent_tenant_id"] = "is required for a subsidiary"
+		}
+	case "":
+		bad["tenant_type"] = "is required"
+	default:
+		bad["tenant_type"] = "must be parent or subsidiary"
+	}
+	if err := invalid(bad); err != nil {
+		return nil, err
+	}
+	if in.Type == TypeParent && tc.Role != tenant.RolePlatformAdmin {
+		return nil, errs.Forbidden("only a platform_admin can create a parent tenant")
+	}
+	parentID := in.ParentID
+	if in.Type == TypeSubsidiary && parentID == nil {
+		parentID = &tc.TenantID
+	}
+	md := in.Metadata
+	if md == nil {
+		md = map[string]any{}
+	}
+	var created *ent.Tenant
+	err = database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+		if tc.Role == tenant.RoleTenantAdmin {
+			if err := requireParentTenant(ctx, tx, tc.TenantID); err != nil {
+				return err
+			}
+		}
+		if parentID != nil {
+			// Locking the parent serialises sibling creation (the duplicate
+			// check below) and subsidiary creation against its deletion.
+			parent, err := tx.Tenant.Query().
+				Where(enttenant.ID(*parentID), enttenant.DeletedAtIsNil()).
+				ForUpdate().Only(ctx)
+			if err != nil {
+				return translate(err, "parent tenant")
+			}
+			if parent.TenantType != enttenant.TenantTypeParent {
+				return errs.Invalid("parent_tenant_id", "is a subsidiary; the hierarchy is at most two levels deep")
+			}
+			if tc.Role == tenant.RoleTenantAdmin && parent.ID != tc.TenantID {
+				return errs.Forbidden("a tenant_admin can only create subsidiaries of its own tenant")
+			}
+		}
+		if err := checkUniqueName(ctx, tx, name, parentID, uuid.Nil); err != nil {
+			return err
+		}
+		t, err := tx.Tenant.Create().
+			SetName(name).
+			SetTenantType(enttenant.TenantType(in.Type)).
+			SetNillableParentTenantID(parentID).
+			SetMetadata(md).
+			Save(ctx)
+		if err != nil {
+			return translate(err, "tenant")
+		}
+		created = t
+		return nil
+	})
+	if err != nil {
+		return nil, translate(err, "tenant")
+	}
+	return created, nil
+}
+
+// requireParentTenant refuses a tenant_admin whose effective tenant is not a
+// live parent tenant: only those may create subsidiaries.
+func requireParentTenant(ctx context.Context, tx *ent.Tx, id uuid.UUID) error {
+	own, err := tx.Tenant.Query().Where(enttenant.ID(id), enttenant.DeletedAtIsNil()).Only(ctx)
+	if ent.IsNotFound(err) || (err == nil && own.TenantType != enttenant.TenantTypeParent) {
+		return errs.Forbidden("only the tenant_admin of a parent tenant can create subsidiaries")
+	}
+	if err != nil {
+		return translate(err, "tenant")
+	}
+	return nil
+}
+
+// checkUniqueName returns Conflict when a live sibling other than self
+// (parents are siblings of each other) has name, ignoring case. The unique
+// index of the database is the backstop for siblings this caller cannot see.
+func checkUniqueName(ctx context.Context, tx *ent.Tx, name string, parentID *uuid.UUID, self uuid.UUID) error {
+	q := tx.Tenant.Query().Where(enttenant.NameEqualFold(name), enttenant.DeletedAtIsNil(), enttenant.IDNEQ(self))
+	if parentID == nil {
+		q = q.Where(enttenant.ParentTenantIDIsNil())
+	} else {
+		q = q.Where(enttenant.ParentTenantID(*parentID))
+	}
+	exists, err := q.Exist(ctx)
+	if err != nil {
+		return translate(err, "tenant")
+	}
+	if exists {
+		return errs.Conflict(duplicateName)
+	}
+	return nil
+}
+
+// checkName trims name and records a problem in bad when it is empty
+// (and required) or longer than MaxNameLen characters.
+func checkName(name string, required bool, bad map[string]string) (string, map[string]string) {
+	name = strings.TrimSpace(name)
+	switch n := utf8.RuneCountInString(name); {
+	case n == 0 && required:
+		bad["name"] = "must not be empty"
+	case n > MaxNameLen:
+		bad["name"] = "must be at most 200 characters"
+	}
+	return name, bad
+}
+
+// invalid returns a Invalid error for the problems in bad, nil when none.
+func invalid(bad map[string]string) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	if len(bad) == 1 {
+		for f, p := range bad {
+			return errs.Invalid(f, p)
+		}
+	}
+	return errs.InvalidFields("the request has invalid fields", bad)
+}
+
+func caller(ctx context.Context) (tenant.Context, error) {
+	tc, ok := tenant.From(ctx)
+	if !ok {
+		return tc, tenant.ErrNoContext
+	}
+	return tc, nil
+}
+
+func now() time.Time { return time.Now().UTC() }
