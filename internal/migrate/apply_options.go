@@ -1,0 +1,60 @@
+package migrate
+
+import (
+	"io"
+	"io/fs"
+	"time"
+)
+
+// OperatorVersion is recorded in the operator_version column of every
+// revision this package writes. It follows the CLI's "Atlas CLI vX" form so
+// that tools reading the column see a familiar value, with the mtdb suffix
+// telling where the row came from.
+const OperatorVersion = "Atlas CLI v0.32.1 (mtdb)"
+
+// An Option configures Apply and Status.
+type Option func(*options)
+
+type options struct {
+	dir             fs.FS
+	revisionsSchema string
+	out             io.Writer
+	lockTimeout     time.Duration
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{out: io.Discard, lockTimeout: 10 * time.Second}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
+}
+
+// WithDir sets the migration directory: a file system holding the *.sql
+// files and atlas.sum at its root. The default is the embedded
+// migrations.FS.
+func WithDir(dir fs.FS) Option {
+	return func(o *options) { o.dir = dir }
+}
+
+// WithRevisionsSchema names the schema of the revisions table, like the
+// CLI's --revisions-schema flag. By default it is the URL's search_path
+// schema, else DefaultRevisionsSchema.
+func WithRevisionsSchema(schema string) Option {
+	return func(o *options) { o.revisionsSchema = schema }
+}
+
+// WithOutput makes Apply write one progress line per file and statement to w.
+func WithOutput(w io.Writer) Option {
+	return func(o *options) {
+		if w != nil {
+			o.out = w
+		}
+	}
+}
+
+// WithLockTimeout sets how long Apply waits for another migration run on the
+// same database to finish before failing with ErrLocked (default 10s).
+func WithLockTimeout(d time.Duration) Option {
+	return func(o *options) { o.lockTimeout = d }
+}
