@@ -5,15 +5,76 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"ariga.io/atlas/sql/migrate"
 )
 
-// TestGenerateInitial writes the first migration into an empty directory
-// when MTDB_WRITE_MIGRATIONS names a directory (used to regenerate the
-// committed migrations/); otherwise into a temporary one.
-func TestGenerateInitial(t *testing.T) {
+// committedDir is the repository's migration directory.
+const committedDir = "../../migrations"
+
+// copyDir copies the migration files (*.sql, atlas.sum) of src into a new
+// temporary directory and returns it.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); strings.HasSuffix(n, ".sql") || n == migrate.HashFileName {
+			b, err := os.ReadFile(filepath.Join(src, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, n), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dst
+}
+
+// TestCommittedMigrationsUpToDate fails when the Ent schemas changed without
+// a new migration: regenerating from them must plan nothing.
+func TestCommittedMigrationsUpToDate(t *testing.T) {
+	dir := copyDir(t, committedDir)
+	file, err := Generate(context.Background(), GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "drift"})
+	if !errors.Is(err, migrate.ErrNoPlan) {
+		if file != "" {
+			b, _ := os.ReadFile(file)
+			t.Logf("%s:\n%s", filepath.Base(file), b)
+		}
+		t.Fatalf("Generate on the committed migrations: got (%q, %v), want ErrNoPlan; run `make migration NAME=...`", file, err)
+	}
+}
+
+// TestCommittedMigrationsValid checks atlas.sum against the files.
+func TestCommittedMigrationsValid(t *testing.T) {
+	dir, err := migrate.NewLocalDir(committedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.Validate(dir); err != nil {
+		t.Fatal(err)
+	}
+	files, err := dir.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no migration files")
+	}
+}
+
+// TestGenerateFromScratch generates the whole schema into an empty
+// directory, then checks that a second run plans nothing (the diff hook's
+// additions compare equal to what the first file created) and that the
+// directory stays valid. With MTDB_WRITE_MIGRATIONS set to a directory, the
+// files are written there (used to recreate migrations/ before a release).
+func TestGenerateFromScratch(t *testing.T) {
 	dir := os.Getenv("MTDB_WRITE_MIGRATIONS")
 	if dir == "" {
 		dir = t.TempDir()
@@ -23,21 +84,52 @@ func TestGenerateInitial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wrote %s", file)
+	if !strings.HasSuffix(file, "_initial.sql") {
+		t.Errorf("file = %q, want <version>_initial.sql", file)
+	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Log(string(b))
-	_, err = Generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "again"})
-	if !errors.Is(err, migrate.ErrNoPlan) {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if e.Name() != filepath.Base(file) {
-				b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-				t.Logf("%s:\n%s", e.Name(), b)
-			}
+	for _, want := range []string{
+		`CREATE TABLE "tenants"`,
+		`CONSTRAINT "projects_users_projects" FOREIGN KEY ("tenant_id", "owner_id") REFERENCES "users" ("tenant_id", "id")`,
+		`CONSTRAINT "users_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "tenants" ("id")`,
+		`CREATE UNIQUE INDEX "tenants_parent_name_key"`,
+		`CREATE UNIQUE INDEX "tenants_subsidiary_name_key"`,
+		`ALTER TABLE "users" FORCE ROW LEVEL SECURITY`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", filepath.Base(file), want)
 		}
-		t.Fatalf("second Generate: got %v, want ErrNoPlan", err)
+	}
+	file, err = Generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "again"})
+	if !errors.Is(err, migrate.ErrNoPlan) {
+		if file != "" {
+			b, _ := os.ReadFile(file)
+			t.Logf("%s:\n%s", filepath.Base(file), b)
+		}
+		t.Fatalf("second Generate: got (%q, %v), want ErrNoPlan", file, err)
+	}
+	ld, err := migrate.NewLocalDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.Validate(ld); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGenerateOptionsRequired(t *testing.T) {
+	for name, opts := range map[string]GenerateOptions{
+		"no dev URL": {Dir: t.TempDir(), Name: "x"},
+		"no dir":     {DevURL: "postgres://localhost/x", Name: "x"},
+		"no name":    {DevURL: "postgres://localhost/x", Dir: t.TempDir()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Generate(context.Background(), opts); err == nil {
+				t.Fatal("Generate succeeded")
+			}
+		})
 	}
 }

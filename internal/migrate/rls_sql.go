@@ -30,7 +30,7 @@ $$`, AppRole)
 
 // settingFunctionsSQL reads the transaction-local settings. NULLIF: once a
 // setting has been used on a connection, current_setting(name, true) returns
-// ” rather than NULL after the transaction ends.
+// the empty string, not NULL, after the transaction ends.
 var settingFunctionsSQL = []string{
 	`CREATE OR REPLACE FUNCTION mtdb_current_tenant() RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE

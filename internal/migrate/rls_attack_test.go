@@ -1,0 +1,205 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// fixture is a migrated database with tenants A (parent), A1 (subsidiary of
+// A) and B (parent), and one user in each, set up as superuser.
+type fixture struct {
+	db                   *sql.DB
+	a, a1, b             uuid.UUID
+	userA, userA1, userB uuid.UUID
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{db: migratedDB(t), a: uuid.New(), a1: uuid.New(), b: uuid.New(),
+		userA: uuid.New(), userA1: uuid.New(), userB: uuid.New()}
+	f.exec(t, `INSERT INTO tenants (id, name, tenant_type, parent_tenant_id, metadata, created_at, updated_at) VALUES
+		($1, 'Acme', 'parent', NULL, '{}', now(), now()),
+		($2, 'Acme East', 'subsidiary', $1, '{}', now(), now()),
+		($3, 'Beta', 'parent', NULL, '{}', now(), now())`, f.a, f.a1, f.b)
+	f.exec(t, `INSERT INTO users (id, tenant_id, email, role, created_at, updated_at) VALUES
+		($1, $2, 'a@example.com', 'tenant_admin', now(), now()),
+		($3, $4, 'a1@example.com', 'member', now(), now()),
+		($5, $6, 'b@example.com', 'tenant_admin', now(), now())`,
+		f.userA, f.a, f.userA1, f.a1, f.userB, f.b)
+	return f
+}
+
+func (f *fixture) exec(t *testing.T, query string, args ...any) {
+	t.Helper()
+	if _, err := f.db.ExecContext(context.Background(), query, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// as runs fn in a transaction that entered the restricted role with the
+// given tenant ("" for none) and role settings, and rolls it back.
+func (f *fixture) as(t *testing.T, tenant, role string, fn func(tx *sql.Tx) error) error {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := f.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('role', $1, true),
+		set_config('app.tenant_id', $2, true), set_config('app.role', $3, true)`, AppRole, tenant, role); err != nil {
+		t.Fatal(err)
+	}
+	return fn(tx)
+}
+
+// emails returns the e-mails of the users visible in tx, sorted.
+func emails(tx *sql.Tx) ([]string, error) {
+	rows, err := tx.Query(`SELECT email FROM users ORDER BY email`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func TestRLSVisibility(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name, tenant string
+		want         []string
+	}{
+		{"parent sees itself and its subsidiary", f.a.String(), []string{"a1@example.com", "a@example.com"}},
+		{"subsidiary sees only itself", f.a1.String(), []string{"a1@example.com"}},
+		{"other parent sees only itself", f.b.String(), []string{"b@example.com"}},
+		{"no tenant sees nothing", "", nil},
+		{"unknown tenant sees nothing", uuid.NewString(), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.as(t, tc.tenant, "tenant_admin", func(tx *sql.Tx) error {
+				got, err := emails(tx)
+				if err != nil {
+					return err
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("visible users %v, want %v", got, tc.want)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("select failed: %v", err)
+			}
+		})
+	}
+}
+
+func TestRLSAttacks(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := f.a.String()
+	for _, tc := range []struct {
+		name, tenant, stmt string
+		args               []any
+		wantState          string // SQLSTATE; "" means success with zero rows touched
+	}{
+		{"insert into another tenant", a,
+			`INSERT INTO users (id, tenant_id, email, created_at, updated_at) VALUES ($1, $2, 'x@example.com', now(), now())`,
+			[]any{uuid.New(), f.b}, "42501"},
+		{"insert with no tenant", "",
+			`INSERT INTO users (id, tenant_id, email, created_at, updated_at) VALUES ($1, $2, 'x@example.com', now(), now())`,
+			[]any{uuid.New(), f.b}, "42501"},
+		{"move own row to another tenant", a,
+			`UPDATE users SET tenant_id = $1 WHERE id = $2`, []any{f.b, f.userA}, "42501"},
+		{"update another tenant's row", a,
+			`UPDATE users SET display_name = 'owned' WHERE id = $1`, []any{f.userB}, ""},
+		{"delete another tenant's row", a,
+			`DELETE FROM users WHERE id = $1`, []any{f.userB}, ""},
+		{"project owned by another tenant's user", a,
+			`INSERT INTO projects (id, tenant_id, name, owner_id, created_at, updated_at) VALUES ($1, $2, 'p', $3, now(), now())`,
+			[]any{uuid.New(), f.a, f.userB}, "23503"},
+		{"create a parent tenant as tenant admin", a,
+			`INSERT INTO tenants (id, name, tenant_type, metadata, created_at, updated_at) VALUES ($1, 'Evil', 'parent', '{}', now(), now())`,
+			[]any{uuid.New()}, "42501"},
+		{"create a subsidiary of another parent", a,
+			`INSERT INTO tenants (id, name, tenant_type, parent_tenant_id, metadata, created_at, updated_at) VALUES ($1, 'Evil', 'subsidiary', $2, '{}', now(), now())`,
+			[]any{uuid.New(), f.b}, "42501"},
+		{"rename another parent", a,
+			`UPDATE tenants SET name = 'owned' WHERE id = $1`, []any{f.b}, ""},
+		{"delete own subsidiary without platform admin", a,
+			`DELETE FROM tenants WHERE id = $1`, []any{f.a1}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.as(t, tc.tenant, "tenant_admin", func(tx *sql.Tx) error {
+				res, err := tx.ExecContext(ctx, tc.stmt, tc.args...)
+				if err != nil {
+					return err
+				}
+				if n, _ := res.RowsAffected(); n != 0 {
+					t.Errorf("%d rows touched, want 0", n)
+				}
+				return nil
+			})
+			if got := sqlState(err); got != tc.wantState {
+				t.Errorf("SQLSTATE %q (err %v), want %q", got, err, tc.wantState)
+			}
+		})
+	}
+	var name string
+	if err := f.db.QueryRowContext(ctx, `SELECT display_name FROM users WHERE id = $1`, f.userB).Scan(&name); err != nil || name != "" {
+		t.Errorf("victim row: display_name %q, err %v", name, err)
+	}
+}
+
+func TestRLSTenantsPolicies(t *testing.T) {
+	f := newFixture(t)
+	count := func(tenant, role string) int {
+		var n int
+		err := f.as(t, tenant, role, func(tx *sql.Tx) error {
+			return tx.QueryRow(`SELECT count(*) FROM tenants`).Scan(&n)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(f.a.String(), "tenant_admin"); n != 2 {
+		t.Errorf("parent sees %d tenants, want 2", n)
+	}
+	if n := count(f.a1.String(), "tenant_admin"); n != 1 {
+		t.Errorf("subsidiary sees %d tenants, want 1", n)
+	}
+	if n := count("", "tenant_admin"); n != 0 {
+		t.Errorf("no tenant sees %d tenants, want 0", n)
+	}
+	if n := count("", "platform_admin"); n != 3 {
+		t.Errorf("platform admin sees %d tenants, want 3", n)
+	}
+	err := f.as(t, f.a.String(), "tenant_admin", func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO tenants (id, name, tenant_type, parent_tenant_id, metadata, created_at, updated_at)
+			VALUES ($1, 'Acme West', 'subsidiary', $2, '{}', now(), now()) RETURNING id`, uuid.New(), f.a)
+		return err
+	})
+	if err != nil {
+		t.Errorf("parent admin creating a subsidiary: %v", err)
+	}
+	err = f.as(t, f.a1.String(), "tenant_admin", func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO tenants (id, name, tenant_type, parent_tenant_id, metadata, created_at, updated_at)
+			VALUES ($1, 'Too deep', 'subsidiary', $2, '{}', now(), now())`, uuid.New(), f.a1)
+		return err
+	})
+	if got := sqlState(err); got != "23514" {
+		t.Errorf("subsidiary of a subsidiary: SQLSTATE %q (%v), want 23514", got, err)
+	}
+}
