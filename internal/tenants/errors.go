@@ -38,20 +38,21 @@ func translate(err error, what string) error {
 			return &errs.Error{Kind: errs.KindConflict, Message: duplicateName, Err: err}
 		case "23503": // foreign_key_violation: the parent vanished
 			return &errs.Error{Kind: errs.KindNotFound, Message: "parent tenant not found", Err: err}
-		case "23514", "22001": // check_violation, string_data_right_truncation
-			return &errs.Error{Kind: errs.KindInvalid, Message: "the tenant breaks a rule of the hierarchy",
-				Fields: map[string]string{field(pg, "body"): "is invalid"}, Err: err}
+		case "23514", "22001": // check_violation (incl. the depth trigger), value too long
+			f, problem := "body", "is invalid"
+			switch pg.ConstraintName {
+			case "tenants_name_check":
+				f, problem = "name", "must have 1 to 200 characters without surrounding spaces"
+			case "tenants_type_check":
+				f, problem = "parent_tenant_id", "must be given for a subsidiary and omitted for a parent"
+			case "tenants_depth_check":
+				f, problem = "parent_tenant_id", "is a subsidiary; the hierarchy is at most two levels deep"
+			}
+			return &errs.Error{Kind: errs.KindInvalid, Message: f + " " + problem,
+				Fields: map[string]string{f: problem}, Err: err}
 		case "42501": // insufficient_privilege, incl. a row-level security refusal
 			return &errs.Error{Kind: errs.KindForbidden, Message: "not allowed for this tenant", Err: err}
 		}
 	}
 	return database.Classify(err)
-}
-
-// field returns the column PostgreSQL blamed, or def.
-func field(pg *pgconn.PgError, def string) string {
-	if pg.ColumnName != "" {
-		return pg.ColumnName
-	}
-	return def
 }

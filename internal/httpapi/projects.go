@@ -1,0 +1,157 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/projects"
+)
+
+// projectJSON is a project on the wire (CONTRACT §6, Projects).
+type projectJSON struct {
+	ID          uuid.UUID `json:"id"`
+	TenantID    uuid.UUID `json:"tenant_id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	OwnerID     uuid.UUID `json:"owner_id"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+type projectList struct {
+	Projects   []projectJSON `json:"projects"`
+	TotalCount int           `json:"total_count"`
+	Limit      int           `json:"limit"`
+	Offset     int           `json:"offset"`
+}
+
+// createProjectRequest is the body of POST /projects.
+type createProjectRequest struct {
+	Name        string  `json:"name"`
+	Description string  `json:"description"`
+	OwnerID     *string `json:"owner_id"`
+}
+
+// updateProjectRequest is the body of PATCH /projects/{id}; absent fields
+// (and nulls) are left alone.
+type updateProjectRequest struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	OwnerID     *string `json:"owner_id"`
+}
+
+func toProjectJSON(p *ent.Project) projectJSON {
+	return projectJSON{
+		ID:          p.ID,
+		TenantID:    p.TenantID,
+		Name:        p.Name,
+		Description: p.Description,
+		OwnerID:     p.OwnerID,
+		CreatedAt:   p.CreatedAt.UTC(),
+		UpdatedAt:   p.UpdatedAt.UTC(),
+	}
+}
+
+type projectHandlers struct{ svc *projects.Service }
+
+// registerProjects adds the /projects routes to g (the /api/v1 group,
+// behind the tenant-context middleware).
+func registerProjects(g *echo.Group, svc *projects.Service) {
+	h := projectHandlers{svc: svc}
+	g.POST("/projects", h.create)
+	g.GET("/projects", h.list)
+	g.GET("/projects/:id", h.get)
+	g.PATCH("/projects/:id", h.update)
+	g.DELETE("/projects/:id", h.delete)
+}
+
+func (h projectHandlers) create(c echo.Context) error {
+	var req createProjectRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	owner, err := optionalUUID("owner_id", req.OwnerID)
+	if err != nil {
+		return err
+	}
+	in := projects.CreateInput{Name: req.Name, Description: req.Description}
+	if owner != nil {
+		in.OwnerID = *owner
+	}
+	p, err := h.svc.Create(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return created(c, p.ID, toProjectJSON(p))
+}
+
+func (h projectHandlers) list(c echo.Context) error {
+	pg, err := listPage(c)
+	if err != nil {
+		return err
+	}
+	owner, err := queryUUID(c, "owner_id")
+	if err != nil {
+		return err
+	}
+	items, total, err := h.svc.List(c.Request().Context(), projects.ListParams{
+		OwnerID: owner, Limit: pg.Limit, Offset: pg.Offset,
+	})
+	if err != nil {
+		return err
+	}
+	out := projectList{Projects: make([]projectJSON, 0, len(items)), TotalCount: total, Limit: pg.Limit, Offset: pg.Offset}
+	for _, p := range items {
+		out.Projects = append(out.Projects, toProjectJSON(p))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h projectHandlers) get(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	p, err := h.svc.Get(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toProjectJSON(p))
+}
+
+func (h projectHandlers) update(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req updateProjectRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	owner, err := optionalUUID("owner_id", req.OwnerID)
+	if err != nil {
+		return err
+	}
+	p, err := h.svc.Update(c.Request().Context(), id, projects.UpdateInput{
+		Name: req.Name, Description: req.Description, OwnerID: owner,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toProjectJSON(p))
+}
+
+func (h projectHandlers) delete(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Delete(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

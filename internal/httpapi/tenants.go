@@ -1,0 +1,196 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/tenants"
+)
+
+// tenantJSON is a tenant on the wire (CONTRACT §6, Tenants).
+type tenantJSON struct {
+	TenantID       uuid.UUID      `json:"tenant_id"`
+	Name           string         `json:"name"`
+	ParentTenantID *uuid.UUID     `json:"parent_tenant_id"`
+	TenantType     string         `json:"tenant_type"`
+	Metadata       map[string]any `json:"metadata"`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
+}
+
+type tenantList struct {
+	Tenants    []tenantJSON `json:"tenants"`
+	TotalCount int          `json:"total_count"`
+	Limit      int          `json:"limit"`
+	Offset     int          `json:"offset"`
+}
+
+// createTenantRequest is the body of POST /tenants.
+type createTenantRequest struct {
+	Name           string         `json:"name"`
+	TenantType     string         `json:"tenant_type"`
+	ParentTenantID *string        `json:"parent_tenant_id"`
+	Metadata       map[string]any `json:"metadata"`
+}
+
+// updateTenantRequest is the body of PUT and PATCH /tenants/{id}. Both
+// methods take the same partial body: absent fields are left alone.
+// tenant_type and parent_tenant_id are accepted only to refuse a change
+// of them with a clear message (sending the current value is harmless).
+type updateTenantRequest struct {
+	Name           *string         `json:"name"`
+	Metadata       map[string]any  `json:"metadata"`
+	TenantType     json.RawMessage `json:"tenant_type"`
+	ParentTenantID json.RawMessage `json:"parent_tenant_id"`
+}
+
+func toTenantJSON(t *ent.Tenant) tenantJSON {
+	md := t.Metadata
+	if md == nil {
+		md = map[string]any{}
+	}
+	return tenantJSON{
+		TenantID:       t.ID,
+		Name:           t.Name,
+		ParentTenantID: t.ParentTenantID,
+		TenantType:     string(t.TenantType),
+		Metadata:       md,
+		CreatedAt:      t.CreatedAt.UTC(),
+		UpdatedAt:      t.UpdatedAt.UTC(),
+	}
+}
+
+type tenantHandlers struct{ svc *tenants.Service }
+
+// registerTenants adds the /tenants routes to g (the /api/v1 group, behind
+// the tenant-context middleware).
+func registerTenants(g *echo.Group, svc *tenants.Service) {
+	h := tenantHandlers{svc: svc}
+	g.POST("/tenants", h.create)
+	g.GET("/tenants", h.list)
+	g.GET("/tenants/:id", h.get)
+	g.PUT("/tenants/:id", h.update)
+	g.PATCH("/tenants/:id", h.update)
+	g.DELETE("/tenants/:id", h.delete)
+	g.GET("/tenants/:id/hierarchy", h.hierarchy)
+}
+
+func (h tenantHandlers) create(c echo.Context) error {
+	var req createTenantRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	parent, err := optionalUUID("parent_tenant_id", req.ParentTenantID)
+	if err != nil {
+		return err
+	}
+	t, err := h.svc.Create(c.Request().Context(), tenants.CreateInput{
+		Name: req.Name, Type: req.TenantType, ParentID: parent, Metadata: req.Metadata,
+	})
+	if err != nil {
+		return err
+	}
+	return created(c, t.ID, toTenantJSON(t))
+}
+
+func (h tenantHandlers) list(c echo.Context) error {
+	p, err := listPage(c)
+	if err != nil {
+		return err
+	}
+	typ, err := queryEnum(c, "tenant_type", tenants.TypeParent, tenants.TypeSubsidiary)
+	if err != nil {
+		return err
+	}
+	items, total, err := h.svc.List(c.Request().Context(), tenants.ListParams{Type: typ, Limit: p.Limit, Offset: p.Offset})
+	if err != nil {
+		return err
+	}
+	out := tenantList{Tenants: make([]tenantJSON, 0, len(items)), TotalCount: total, Limit: p.Limit, Offset: p.Offset}
+	for _, t := range items {
+		out.Tenants = append(out.Tenants, toTenantJSON(t))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h tenantHandlers) get(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	t, err := h.svc.Get(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTenantJSON(t))
+}
+
+func (h tenantHandlers) update(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req updateTenantRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	in := tenants.UpdateInput{Name: req.Name, Metadata: req.Metadata}
+	if in.TenantType, err = presentString("tenant_type", req.TenantType); err != nil {
+		return err
+	}
+	if len(req.ParentTenantID) > 0 {
+		in.ParentTenantIDSet = true
+		s, err := presentString("parent_tenant_id", req.ParentTenantID)
+		if err != nil {
+			return err
+		}
+		if in.ParentTenantID, err = optionalUUID("parent_tenant_id", s); err != nil {
+			return err
+		}
+	}
+	t, err := h.svc.Update(c.Request().Context(), id, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toTenantJSON(t))
+}
+
+func (h tenantHandlers) delete(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Delete(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h tenantHandlers) hierarchy(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	items, err := h.svc.Hierarchy(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	out := make([]tenantJSON, 0, len(items))
+	for _, t := range items {
+		out = append(out, toTenantJSON(t))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// created answers 201 with body and a Location naming the new resource
+// under the collection path of the route.
+func created(c echo.Context, id uuid.UUID, body any) error {
+	c.Response().Header().Set(echo.HeaderLocation, strings.TrimSuffix(c.Path(), "/")+"/"+id.String())
+	return c.JSON(http.StatusCreated, body)
+}

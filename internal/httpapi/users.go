@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/users"
+)
+
+// userJSON is a user on the wire (CONTRACT §6, Users).
+type userJSON struct {
+	ID          uuid.UUID `json:"id"`
+	TenantID    uuid.UUID `json:"tenant_id"`
+	Email       string    `json:"email"`
+	DisplayName string    `json:"display_name"`
+	Role        string    `json:"role"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+type userList struct {
+	Users      []userJSON `json:"users"`
+	TotalCount int        `json:"total_count"`
+	Limit      int        `json:"limit"`
+	Offset     int        `json:"offset"`
+}
+
+// createUserRequest is the body of POST /users; role defaults to member.
+type createUserRequest struct {
+	Email       string `json:"email"`
+	DisplayName string `json:"display_name"`
+	Role        string `json:"role"`
+}
+
+// updateUserRequest is the body of PATCH /users/{id}; absent fields (and
+// nulls) are left alone.
+type updateUserRequest struct {
+	Email       *string `json:"email"`
+	DisplayName *string `json:"display_name"`
+	Role        *string `json:"role"`
+}
+
+func toUserJSON(u *ent.User) userJSON {
+	return userJSON{
+		ID:          u.ID,
+		TenantID:    u.TenantID,
+		Email:       u.Email,
+		DisplayName: u.DisplayName,
+		Role:        string(u.Role),
+		CreatedAt:   u.CreatedAt.UTC(),
+		UpdatedAt:   u.UpdatedAt.UTC(),
+	}
+}
+
+type userHandlers struct{ svc *users.Service }
+
+// registerUsers adds the /users routes to g (the /api/v1 group, behind the
+// tenant-context middleware).
+func registerUsers(g *echo.Group, svc *users.Service) {
+	h := userHandlers{svc: svc}
+	g.POST("/users", h.create)
+	g.GET("/users", h.list)
+	g.GET("/users/:id", h.get)
+	g.PATCH("/users/:id", h.update)
+	g.DELETE("/users/:id", h.delete)
+}
+
+func (h userHandlers) create(c echo.Context) error {
+	var req createUserRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	u, err := h.svc.Create(c.Request().Context(), users.CreateInput{
+		Email: req.Email, DisplayName: req.DisplayName, Role: req.Role,
+	})
+	if err != nil {
+		return err
+	}
+	return created(c, u.ID, toUserJSON(u))
+}
+
+func (h userHandlers) list(c echo.Context) error {
+	p, err := listPage(c)
+	if err != nil {
+		return err
+	}
+	role, err := queryEnum(c, "role", users.RoleTenantAdmin, users.RoleMember)
+	if err != nil {
+		return err
+	}
+	items, total, err := h.svc.List(c.Request().Context(), users.ListParams{
+		Email: c.QueryParam("email"), Role: role, Limit: p.Limit, Offset: p.Offset,
+	})
+	if err != nil {
+		return err
+	}
+	out := userList{Users: make([]userJSON, 0, len(items)), TotalCount: total, Limit: p.Limit, Offset: p.Offset}
+	for _, u := range items {
+		out.Users = append(out.Users, toUserJSON(u))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h userHandlers) get(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	u, err := h.svc.Get(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toUserJSON(u))
+}
+
+func (h userHandlers) update(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req updateUserRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	u, err := h.svc.Update(c.Request().Context(), id, users.UpdateInput{
+		Email: req.Email, DisplayName: req.DisplayName, Role: req.Role,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toUserJSON(u))
+}
+
+func (h userHandlers) delete(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Delete(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
