@@ -2,10 +2,7 @@ package migrate
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"testing"
 )
@@ -23,30 +20,16 @@ func adminURL() string {
 // test ends, and returns its URL.
 func newDatabase(t *testing.T) string {
 	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	name := "mtdb_migrate_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", adminURL())
+	u, drop, err := DevDatabase(context.Background(), adminURL())
 	if err != nil {
 		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if _, err := admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
+		if err := drop(context.Background()); err != nil {
+			t.Error(err)
 		}
 	})
-	u, err := url.Parse(adminURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return u
 }
 
 // testDB opens rawURL and closes it when the test ends.
