@@ -53,6 +53,18 @@ const AppRole = "mtdb_app"
 // never collide.
 func New(t testing.TB) *DB {
 	t.Helper()
+	return create(t, true)
+}
+
+// Empty is like New but the database is empty (not migrated): for tests of
+// migrations themselves and for generators needing a dev database.
+func Empty(t testing.TB) *DB {
+	t.Helper()
+	return create(t, false)
+}
+
+func create(t testing.TB, migrated bool) *DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	env, err := sharedEnv(ctx)
@@ -60,8 +72,13 @@ func New(t testing.TB) *DB {
 		t.Fatalf("pgtest: %v", err)
 	}
 	name := "mtdb_test_" + randomHex(8)
-	create := `CREATE DATABASE ` + pgx.Identifier{name}.Sanitize() +
-		` TEMPLATE ` + pgx.Identifier{env.template}.Sanitize()
+	create := `CREATE DATABASE ` + pgx.Identifier{name}.Sanitize()
+	if migrated {
+		create += ` TEMPLATE ` + pgx.Identifier{env.template}.Sanitize()
+	} else {
+		// template0 accepts no connections, so it is never busy.
+		create += ` TEMPLATE template0`
+	}
 	for attempt := 0; ; attempt++ {
 		_, err = env.admin.Exec(ctx, create)
 		// 55006: the template is briefly in use (another process checking

@@ -1,0 +1,55 @@
+package migrate_test
+
+import (
+	"database/sql"
+	"testing"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mtdb/mtdb/internal/migrate"
+	"github.com/mtdb/mtdb/internal/pgtest"
+)
+
+func openSQL(t *testing.T, url string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+var _ = stdlib.GetDefaultDriver
+
+func TestPendingFromCountsEmbeddedFiles(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Empty(t)
+	sqlDB := openSQL(t, db.OwnerURL)
+	before, err := migrate.PendingFrom(ctx(t), sqlDB, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == 0 {
+		t.Fatal("empty database reports no pending files")
+	}
+	if _, err := migrate.Apply(ctx(t), db.OwnerURL); err != nil {
+		t.Fatal(err)
+	}
+	after, err := migrate.PendingFrom(ctx(t), sqlDB, "")
+	if err != nil || after != 0 {
+		t.Fatalf("pending after apply: %d, %v", after, err)
+	}
+}
+
+func TestStatusOfMigratedTemplateClone(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	st, err := migrate.Status(ctx(t), db.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Pending) != 0 || st.Current == "" {
+		t.Fatalf("pgtest database not fully migrated: %+v", st)
+	}
+}
