@@ -40,7 +40,7 @@ func withRLS(changes []*migrate.Change) []*migrate.Change {
 		pending []string
 	)
 	if bootstrap {
-		out = append(out, sqlChanges("create the restricted role "+AppRole, createRoleSQL)...)
+		out = append(out, sqlChanges("create the restricted role "+AppRole, createRoleSQL(AppRole))...)
 		out = append(out, sqlChanges("let "+AppRole+" use the schema", "GRANT USAGE ON SCHEMA public TO "+AppRole)...)
 		out = append(out, sqlChanges("functions reading the transaction-local settings", settingFunctionsSQL...)...)
 	}

@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -109,4 +111,42 @@ func sqlState(err error) string {
 		return pe.Code
 	}
 	return ""
+}
+
+// TestCreateRoleConcurrently runs the role creation of the first migration
+// from several connections at once, as when many databases of one cluster
+// are migrated together, with a throwaway role name.
+func TestCreateRoleConcurrently(t *testing.T) {
+	db := testDB(t, adminURL())
+	role := "mtdb_race_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	t.Cleanup(func() {
+		if _, err := db.Exec("DROP ROLE IF EXISTS " + role); err != nil {
+			t.Error(err)
+		}
+	})
+	const n = 8
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			_, err := db.Exec(createRoleSQL(role))
+			errs <- err
+		}()
+	}
+	close(start)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("create role: %v", err)
+		}
+	}
+	var super, bypass, login, inherit bool
+	err := db.QueryRow(`SELECT rolsuper, rolbypassrls, rolcanlogin, rolinherit FROM pg_roles WHERE rolname = $1`, role).
+		Scan(&super, &bypass, &login, &inherit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if super || bypass || login || inherit {
+		t.Errorf("role attributes: superuser=%v bypassrls=%v login=%v inherit=%v", super, bypass, login, inherit)
+	}
 }

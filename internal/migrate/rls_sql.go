@@ -12,11 +12,12 @@ import (
 // dropping tables only, so functions are created with CREATE OR REPLACE and
 // triggers are dropped before being created again.
 
-// createRoleSQL creates the restricted role once per cluster. Two databases
-// migrated at the same time may both see it missing; the loser's CREATE ROLE
-// then fails with duplicate_object (or unique_violation on pg_authid), which
-// is ignored.
-var createRoleSQL = fmt.Sprintf(`DO $$
+// createRoleSQL returns the statement creating role once per cluster,
+// NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT. Two databases migrated at the
+// same time may both see it missing; the loser's CREATE ROLE then fails with
+// duplicate_object (or unique_violation on pg_authid), which is ignored.
+func createRoleSQL(role string) string {
+	return fmt.Sprintf(`DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '%[1]s') THEN
     BEGIN
@@ -26,7 +27,8 @@ BEGIN
     END;
   END IF;
 END
-$$`, AppRole)
+$$`, role)
+}
 
 // settingFunctionsSQL reads the transaction-local settings. NULLIF: once a
 // setting has been used on a connection, current_setting(name, true) returns
