@@ -78,22 +78,35 @@ func setup(ctx context.Context) (*env, error) {
 
 // findServer returns TEST_DATABASE_URL, else DefaultURL when it answers,
 // else the URL of a private cluster shared by all test processes.
+// TEST_DATABASE_URL=local asks for the private cluster directly.
 func findServer(ctx context.Context) (string, error) {
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+	switch u := os.Getenv("TEST_DATABASE_URL"); u {
+	case "local":
+		return privateCluster(ctx)
+	case "":
+		if err := ping(ctx, DefaultURL); err == nil {
+			return DefaultURL, nil
+		}
+		u, err := privateCluster(ctx)
+		if err != nil {
+			return "", fmt.Errorf("no PostgreSQL at %s (set TEST_DATABASE_URL) and %w", redact(DefaultURL), err)
+		}
+		return u, nil
+	default:
 		if err := ping(ctx, u); err != nil {
 			return "", fmt.Errorf("TEST_DATABASE_URL (%s) does not answer: %w", redact(u), err)
 		}
 		return u, nil
 	}
-	if err := ping(ctx, DefaultURL); err == nil {
-		return DefaultURL, nil
-	}
-	dir := filepath.Join(os.TempDir(), "mtdb-pgtest")
-	c, err := localpg.Start(ctx, localpg.Options{Dir: dir})
+}
+
+// privateCluster starts (or reuses) the cluster under the temporary
+// directory. It is left running for the next test binaries.
+func privateCluster(ctx context.Context) (string, error) {
+	c, err := localpg.Start(ctx, localpg.Options{Dir: filepath.Join(os.TempDir(), "mtdb-pgtest")})
 	if err != nil {
-		return "", fmt.Errorf("no PostgreSQL at %s and no private cluster: %w", redact(DefaultURL), err)
+		return "", fmt.Errorf("no private cluster: %w", err)
 	}
-	// The cluster is left running for the next test binaries.
 	return c.URL("postgres"), nil
 }
 
