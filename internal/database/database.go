@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mtdb/mtdb/ent"
+	_ "github.com/mtdb/mtdb/ent/runtime" // schema defaults, validators and hooks (tenant_id stamp)
 	"github.com/mtdb/mtdb/internal/tenant"
 )
 
