@@ -150,3 +150,44 @@ func TestCreateRoleConcurrently(t *testing.T) {
 		t.Errorf("role attributes: superuser=%v bypassrls=%v login=%v inherit=%v", super, bypass, login, inherit)
 	}
 }
+
+// TestMigrationsForeignKeysIncludeTenant checks, in the catalog of a
+// migrated database, that every foreign key between two tenant-scoped
+// tables starts with tenant_id on both sides, and that every tenant-scoped
+// table references tenants.
+func TestMigrationsForeignKeysIncludeTenant(t *testing.T) {
+	db := migratedDB(t)
+	rows, err := db.Query(`SELECT c.conname, c.conrelid::regclass::text, c.confrelid::regclass::text,
+			(SELECT attname FROM pg_attribute WHERE attrelid = c.conrelid AND attnum = c.conkey[1]),
+			(SELECT attname FROM pg_attribute WHERE attrelid = c.confrelid AND attnum = c.confkey[1]),
+			cardinality(c.conkey)
+		FROM pg_constraint c WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	scoped := TenantScopedTables()
+	refsTenants := map[string]bool{}
+	for rows.Next() {
+		var name, from, to, fromCol, toCol string
+		var n int
+		if err := rows.Scan(&name, &from, &to, &fromCol, &toCol, &n); err != nil {
+			t.Fatal(err)
+		}
+		if to == tenantsTable && fromCol == tenantColumn && n == 1 {
+			refsTenants[from] = true
+		}
+		if slices.Contains(scoped, from) && slices.Contains(scoped, to) &&
+			(fromCol != tenantColumn || toCol != tenantColumn || n < 2) {
+			t.Errorf("foreign key %s from %s to %s does not start with tenant_id on both sides", name, from, to)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scoped {
+		if !refsTenants[s] {
+			t.Errorf("%s has no foreign key tenant_id -> tenants(id)", s)
+		}
+	}
+}
