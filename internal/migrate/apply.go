@@ -76,7 +76,14 @@ func Apply(ctx context.Context, url string, opts ...Option) (*Report, error) {
 		return nil, err
 	}
 	log := &progress{w: o.out}
-	ex, err := migrate.NewExecutor(drv, dir, rrw, migrate.WithOperatorVersion(OperatorVersion), migrate.WithLogger(log))
+	exOpts := []migrate.ExecutorOption{migrate.WithOperatorVersion(OperatorVersion), migrate.WithLogger(log)}
+	if o.baseline != "" {
+		exOpts = append(exOpts, migrate.WithBaselineVersion(o.baseline))
+	}
+	if o.allowDirty {
+		exOpts = append(exOpts, migrate.WithAllowDirty(true))
+	}
+	ex, err := migrate.NewExecutor(drv, dir, rrw, exOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}

@@ -20,6 +20,8 @@ type options struct {
 	revisionsSchema string
 	out             io.Writer
 	lockTimeout     time.Duration
+	baseline        string
+	allowDirty      bool
 }
 
 func newOptions(opts []Option) *options {
@@ -57,4 +59,17 @@ func WithOutput(w io.Writer) Option {
 // same database to finish before failing with ErrLocked (default 10s).
 func WithLockTimeout(d time.Duration) Option {
 	return func(o *options) { o.lockTimeout = d }
+}
+
+// WithBaseline marks the files up to and including version as already
+// applied when the database has no revisions yet but is not empty, like the
+// CLI's --baseline flag.
+func WithBaseline(version string) Option {
+	return func(o *options) { o.baseline = version }
+}
+
+// WithAllowDirty lets the first run start on a database that already holds
+// tables, like the CLI's --allow-dirty flag.
+func WithAllowDirty() Option {
+	return func(o *options) { o.allowDirty = true }
 }
