@@ -80,6 +80,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := c.user.own(dir); err != nil {
 		return nil, err
 	}
+	if c.user != nil && c.user.command(ctx, "test", "-w", dir, "-a", "-x", dir).Run() != nil {
+		return nil, fmt.Errorf("localpg: user %s cannot write to %s: make its parent directories reachable (chmod o+x)", c.user.name, dir)
+	}
 	if port, ok := c.running(ctx); ok {
 		c.port = port
 		log.Info("reusing running PostgreSQL cluster", "dir", dir, "port", port)

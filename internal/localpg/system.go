@@ -3,7 +3,6 @@ package localpg
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -84,18 +83,14 @@ func (u *osUser) command(ctx context.Context, name string, args ...string) *exec
 	return cmd
 }
 
-// own hands dir (recursively) to u so the server can write there.
+// own hands dir to u so the server can create its files there. Only the
+// directory itself: what initdb and the server create is theirs already,
+// and walking a live data directory races with the server.
 func (u *osUser) own(dir string) error {
 	if u == nil {
 		return nil
 	}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(path, int(u.uid), int(u.gid))
-	})
-	if err != nil {
+	if err := os.Chown(dir, int(u.uid), int(u.gid)); err != nil {
 		return fmt.Errorf("localpg: hand %s to user %s: %w", dir, u.name, err)
 	}
 	return nil

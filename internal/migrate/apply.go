@@ -92,9 +92,8 @@ func Apply(ctx context.Context, url string, opts ...Option) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrate: read revisions: %w", err)
 	}
-	if n := len(revs); n > 0 {
-		rep.From, rep.Current = revs[n-1].Version, revs[n-1].Version
-	}
+	rep.From = compare(revs, nil).Current
+	rep.Current = rep.From
 	pending, err := ex.Pending(ctx)
 	if errors.Is(err, migrate.ErrNoPendingFiles) {
 		migrate.LogNoPendingFiles(log, revs)
