@@ -5,10 +5,15 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"ariga.io/atlas/sql/migrate"
+	entschema "entgo.io/ent/dialect/sql/schema"
+	"entgo.io/ent/schema/field"
+
+	entmigrate "github.com/mtdb/mtdb/ent/migrate"
 )
 
 // committedDir is the repository's migration directory.
@@ -131,5 +136,65 @@ func TestGenerateOptionsRequired(t *testing.T) {
 				t.Fatal("Generate succeeded")
 			}
 		})
+	}
+}
+
+// TestGenerateNewTenantScopedTable adds a tenant-scoped table, as the
+// TenantScoped mixin would generate it, referencing users, on top of the
+// committed migrations: the new file must create it with composite foreign
+// keys and its row-level security, apply cleanly, and leave nothing to plan.
+func TestGenerateNewTenantScopedTable(t *testing.T) {
+	cols := []*entschema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	invoices := &entschema.Table{
+		Name:       "invoices",
+		Columns:    cols,
+		PrimaryKey: cols[:1],
+		ForeignKeys: []*entschema.ForeignKey{{
+			Symbol:     "invoices_users_invoices",
+			Columns:    cols[2:3],
+			RefColumns: entmigrate.UsersColumns[:1],
+			RefTable:   entmigrate.UsersTable,
+			OnDelete:   entschema.NoAction,
+		}},
+		Indexes: []*entschema.Index{{Name: "invoice_tenant_id_id", Unique: true, Columns: []*entschema.Column{cols[1], cols[0]}}},
+	}
+	tables := append(slices.Clone(entmigrate.Tables), invoices)
+	dir := copyDir(t, committedDir)
+	ctx := context.Background()
+	file, err := generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "add_invoices"}, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		`CREATE TABLE "invoices"`,
+		`FOREIGN KEY ("tenant_id", "user_id") REFERENCES "users" ("tenant_id", "id")`,
+		`CONSTRAINT "invoices_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "tenants" ("id")`,
+		`ALTER TABLE "invoices" ENABLE ROW LEVEL SECURITY`,
+		`ALTER TABLE "invoices" FORCE ROW LEVEL SECURITY`,
+		`CREATE POLICY "invoices_select"`,
+		`CREATE POLICY "invoices_insert"`,
+		`CREATE POLICY "invoices_update"`,
+		`CREATE POLICY "invoices_delete"`,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "invoices" TO mtdb_app`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s lacks %s:\n%s", filepath.Base(file), want, got)
+		}
+	}
+	if strings.Contains(got, "CREATE ROLE") || strings.Contains(got, `CREATE POLICY "users_`) {
+		t.Errorf("%s repeats the first migration:\n%s", filepath.Base(file), got)
+	}
+	_, err = generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "again"}, tables)
+	if !errors.Is(err, migrate.ErrNoPlan) {
+		t.Fatalf("second generate: %v, want ErrNoPlan", err)
 	}
 }
