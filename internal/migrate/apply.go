@@ -71,6 +71,7 @@ func Apply(ctx context.Context, url string, opts ...Option) (*Report, error) {
 	if err := rrw.init(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	rrw.grantRead(ctx, boundSchema(url))
 	drv, err := openDriver(conn, boundSchema(url))
 	if err != nil {
 		return nil, err

@@ -42,6 +42,14 @@ func revisionsSchemaFor(explicit, rawURL string) string {
 	return DefaultRevisionsSchema
 }
 
+// RevisionsSchema returns the schema holding the revisions table of the
+// database at url, by the CLI's rules: the URL's search_path schema, else
+// DefaultRevisionsSchema. Pass it to PendingFrom when the migration URL binds
+// a schema.
+func RevisionsSchema(url string) string {
+	return revisionsSchemaFor("", url)
+}
+
 // boundSchema returns the schema the URL binds the connection to (its
 // search_path parameter), or "" when it binds none.
 func boundSchema(rawURL string) string {
@@ -90,6 +98,17 @@ func (r *revisions) init(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// grantRead lets every role read the revisions, so that the API's login role
+// (not the owner) can tell whether migrations are pending. The schema is
+// only opened when it is a bookkeeping schema, not the application's own.
+// Best effort: a table created by someone else may not be ours to grant.
+func (r *revisions) grantRead(ctx context.Context, appSchema string) {
+	if r.schema != appSchema {
+		_, _ = r.db.ExecContext(ctx, `GRANT USAGE ON SCHEMA `+pgx.Identifier{r.schema}.Sanitize()+` TO PUBLIC`)
+	}
+	_, _ = r.db.ExecContext(ctx, `GRANT SELECT ON `+r.table()+` TO PUBLIC`)
 }
 
 // exists reports whether the revisions table is present.

@@ -86,8 +86,9 @@ func StatusDB(ctx context.Context, db *sql.DB, opts ...Option) (*StatusReport, e
 
 // PendingFrom returns how many files of the embedded migration directory
 // the database behind db has not applied; schema is the revisions schema
-// ("" for DefaultRevisionsSchema). Health checks call it with the API's
-// pool.
+// ("" for DefaultRevisionsSchema; RevisionsSchema(migrationURL) when that URL
+// binds a schema). Health checks call it with the API's pool: Apply grants
+// every role read access to the revisions table for this.
 func PendingFrom(ctx context.Context, db *sql.DB, schema string) (int, error) {
 	rep, err := StatusDB(ctx, db, WithRevisionsSchema(schema))
 	if err != nil {

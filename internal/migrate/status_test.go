@@ -53,3 +53,15 @@ func TestStatusOfMigratedTemplateClone(t *testing.T) {
 		t.Fatalf("pgtest database not fully migrated: %+v", st)
 	}
 }
+
+func TestPendingFromWorksForNonOwnerLogin(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Empty(t)
+	if _, err := migrate.Apply(ctx(t), db.OwnerURL); err != nil {
+		t.Fatal(err)
+	}
+	n, err := migrate.PendingFrom(ctx(t), openSQL(t, db.AppURL), "")
+	if err != nil || n != 0 {
+		t.Fatalf("pending as %s: %d, %v", pgtest.TesterRole, n, err)
+	}
+}

@@ -132,9 +132,13 @@ func migrationDir() (fs.FS, []byte, error) {
 	return dir, sum, nil
 }
 
+// templateRevision changes whenever the way templates are built changes
+// (here or in migrate.Apply), so that stale templates are not reused.
+const templateRevision = "2"
+
 // templateName derives the template's name from the directory's sum file.
 func templateName(sum []byte) string {
-	h := sha256.Sum256(sum)
+	h := sha256.Sum256(append([]byte(templateRevision+"\n"), sum...))
 	return "mtdb_tpl_" + hex.EncodeToString(h[:6])
 }
 
