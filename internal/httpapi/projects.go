@@ -58,15 +58,17 @@ func toProjectJSON(p *ent.Project) projectJSON {
 
 type projectHandlers struct{ svc *projects.Service }
 
-// registerProjects adds the /projects routes to g (the /api/v1 group,
-// behind the tenant-context middleware).
-func registerProjects(g *echo.Group, svc *projects.Service) {
+// registerProjects adds the /projects routes to g (the /api/v1 group), each
+// behind mw (the tenant-context middleware). mw goes on the routes rather
+// than on a group: Echo answers an unknown method on a path of a group that
+// has middleware with 404 instead of 405.
+func registerProjects(g *echo.Group, svc *projects.Service, mw ...echo.MiddlewareFunc) {
 	h := projectHandlers{svc: svc}
-	g.POST("/projects", h.create)
-	g.GET("/projects", h.list)
-	g.GET("/projects/:id", h.get)
-	g.PATCH("/projects/:id", h.update)
-	g.DELETE("/projects/:id", h.delete)
+	g.POST("/projects", h.create, mw...)
+	g.GET("/projects", h.list, mw...)
+	g.GET("/projects/:id", h.get, mw...)
+	g.PATCH("/projects/:id", h.update, mw...)
+	g.DELETE("/projects/:id", h.delete, mw...)
 }
 
 func (h projectHandlers) create(c echo.Context) error {

@@ -68,17 +68,19 @@ func toTenantJSON(t *ent.Tenant) tenantJSON {
 
 type tenantHandlers struct{ svc *tenants.Service }
 
-// registerTenants adds the /tenants routes to g (the /api/v1 group, behind
-// the tenant-context middleware).
-func registerTenants(g *echo.Group, svc *tenants.Service) {
+// registerTenants adds the /tenants routes to g (the /api/v1 group), each
+// behind mw (the tenant-context middleware). mw goes on the routes rather
+// than on a group: Echo answers an unknown method on a path of a group that
+// has middleware with 404 instead of 405.
+func registerTenants(g *echo.Group, svc *tenants.Service, mw ...echo.MiddlewareFunc) {
 	h := tenantHandlers{svc: svc}
-	g.POST("/tenants", h.create)
-	g.GET("/tenants", h.list)
-	g.GET("/tenants/:id", h.get)
-	g.PUT("/tenants/:id", h.update)
-	g.PATCH("/tenants/:id", h.update)
-	g.DELETE("/tenants/:id", h.delete)
-	g.GET("/tenants/:id/hierarchy", h.hierarchy)
+	g.POST("/tenants", h.create, mw...)
+	g.GET("/tenants", h.list, mw...)
+	g.GET("/tenants/:id", h.get, mw...)
+	g.PUT("/tenants/:id", h.update, mw...)
+	g.PATCH("/tenants/:id", h.update, mw...)
+	g.DELETE("/tenants/:id", h.delete, mw...)
+	g.GET("/tenants/:id/hierarchy", h.hierarchy, mw...)
 }
 
 func (h tenantHandlers) create(c echo.Context) error {

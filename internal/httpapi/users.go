@@ -58,15 +58,17 @@ func toUserJSON(u *ent.User) userJSON {
 
 type userHandlers struct{ svc *users.Service }
 
-// registerUsers adds the /users routes to g (the /api/v1 group, behind the
-// tenant-context middleware).
-func registerUsers(g *echo.Group, svc *users.Service) {
+// registerUsers adds the /users routes to g (the /api/v1 group), each
+// behind mw (the tenant-context middleware). mw goes on the routes rather
+// than on a group: Echo answers an unknown method on a path of a group that
+// has middleware with 404 instead of 405.
+func registerUsers(g *echo.Group, svc *users.Service, mw ...echo.MiddlewareFunc) {
 	h := userHandlers{svc: svc}
-	g.POST("/users", h.create)
-	g.GET("/users", h.list)
-	g.GET("/users/:id", h.get)
-	g.PATCH("/users/:id", h.update)
-	g.DELETE("/users/:id", h.delete)
+	g.POST("/users", h.create, mw...)
+	g.GET("/users", h.list, mw...)
+	g.GET("/users/:id", h.get, mw...)
+	g.PATCH("/users/:id", h.update, mw...)
+	g.DELETE("/users/:id", h.delete, mw...)
 }
 
 func (h userHandlers) create(c echo.Context) error {
