@@ -160,3 +160,34 @@ func withQuery(t *testing.T, raw, key, value string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// Rows as the Atlas CLI writes them: its cloud identifier row, JSON null
+// partial hashes and empty error strings.
+func TestReadsRevisionsWrittenByTheCLI(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Empty(t)
+	dir := migrate.WithDir(dirOf(t, fileTwo))
+	if _, err := migrate.Apply(ctx(t), db.OwnerURL, migrate.WithDir(dirOf(t, fileOne))); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.OwnerPool(t).Exec(ctx(t), `
+UPDATE atlas_schema_revisions.atlas_schema_revisions
+SET partial_hashes = 'null'::jsonb, error = '', error_stmt = '', operator_version = 'Atlas CLI v0.32.0';
+INSERT INTO atlas_schema_revisions.atlas_schema_revisions
+	(version, description, type, applied, total, executed_at, execution_time, hash, operator_version)
+VALUES ('.atlas_cloud_identifier', 'a1b2c3', 2, 0, 0, now(), 0, '', 'Atlas CLI v0.32.0')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := migrate.Status(ctx(t), db.OwnerURL, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Current != "1" || len(st.Applied) != 1 || len(st.Pending) != 1 || st.Failed != nil {
+		t.Fatalf("status over CLI rows: %+v", st)
+	}
+	rep, err := migrate.Apply(ctx(t), db.OwnerURL, dir)
+	if err != nil || len(rep.Applied) != 1 || rep.Current != "2" {
+		t.Fatalf("apply over CLI rows: %+v, %v", rep, err)
+	}
+}
