@@ -51,8 +51,8 @@ func toProjectJSON(p *ent.Project) projectJSON {
 		Name:        p.Name,
 		Description: p.Description,
 		OwnerID:     p.OwnerID,
-		CreatedAt:   p.CreatedAt.UTC(),
-		UpdatedAt:   p.UpdatedAt.UTC(),
+		CreatedAt:   p.CreatedAt.UTC().Truncate(time.Microsecond),
+		UpdatedAt:   p.UpdatedAt.UTC().Truncate(time.Microsecond),
 	}
 }
 

@@ -50,6 +50,9 @@ type updateTenantRequest struct {
 	ParentTenantID json.RawMessage `json:"parent_tenant_id"`
 }
 
+// toTenantJSON converts t to its wire form. Timestamps are cut to the
+// microsecond, as pgx does when it stores them, so that the answer to a
+// create (which carries the Go-side default) equals every later read.
 func toTenantJSON(t *ent.Tenant) tenantJSON {
 	md := t.Metadata
 	if md == nil {
@@ -61,8 +64,8 @@ func toTenantJSON(t *ent.Tenant) tenantJSON {
 		ParentTenantID: t.ParentTenantID,
 		TenantType:     string(t.TenantType),
 		Metadata:       md,
-		CreatedAt:      t.CreatedAt.UTC(),
-		UpdatedAt:      t.UpdatedAt.UTC(),
+		CreatedAt:      t.CreatedAt.UTC().Truncate(time.Microsecond),
+		UpdatedAt:      t.UpdatedAt.UTC().Truncate(time.Microsecond),
 	}
 }
 

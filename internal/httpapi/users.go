@@ -51,8 +51,8 @@ func toUserJSON(u *ent.User) userJSON {
 		Email:       u.Email,
 		DisplayName: u.DisplayName,
 		Role:        string(u.Role),
-		CreatedAt:   u.CreatedAt.UTC(),
-		UpdatedAt:   u.UpdatedAt.UTC(),
+		CreatedAt:   u.CreatedAt.UTC().Truncate(time.Microsecond),
+		UpdatedAt:   u.UpdatedAt.UTC().Truncate(time.Microsecond),
 	}
 }
 
