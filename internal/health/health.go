@@ -1,0 +1,242 @@
+// Package health owns the checks behind mtdb's health endpoints: is the
+// database reachable, are migrations pending, do the row-level security
+// guarantees hold. The slow checks (migrations, RLS) run in a background
+// loop and are cached, so readiness answers fast and notices a guarantee
+// that breaks later within one check interval.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Check statuses.
+const (
+	StatusUp            = "up"             // database reachable
+	StatusDown          = "down"           // database unreachable
+	StatusOK            = "ok"             // check passed
+	StatusFailing       = "failing"        // check ran and found problems
+	StatusUnknown       = "unknown"        // check could not run (database down)
+	StatusNotConfigured = "not configured" // no check function supplied
+)
+
+// Options configure a Checker.
+type Options struct {
+	// Pool is pinged by the database check; nil reports the database down.
+	Pool *pgxpool.Pool
+	// Pending returns the number of migration files not yet applied. Nil
+	// reports the migrations check "not configured".
+	Pending func(ctx context.Context) (int, error)
+	// RLS returns one line per violated isolation guarantee (empty: all
+	// hold). Nil reports the rls check "not configured".
+	RLS func(ctx context.Context) ([]string, error)
+	// Interval between background runs of the migrations and RLS checks
+	// (default 10s).
+	Interval time.Duration
+	// Timeout bounds each single check (default 2s).
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+// Result is the outcome of one check.
+type Result struct {
+	Status    string   `json:"status"`
+	Error     string   `json:"error,omitempty"`      // sanitised: never driver text
+	Problems  []string `json:"problems,omitempty"`   // rls findings
+	Pending   *int     `json:"pending,omitempty"`    // migrations not applied
+	LatencyMS *float64 `json:"latency_ms,omitempty"` // database round trip
+}
+
+// Report holds the cached results of the slow checks.
+type Report struct {
+	Migrations Result
+	RLS        Result
+	CheckedAt  time.Time
+}
+
+// Checker runs and caches the checks. Its zero value is not usable; call New.
+type Checker struct {
+	opts     Options
+	mu       sync.Mutex
+	report   Report
+	shutdown atomic.Bool
+	started  time.Time
+}
+
+// New returns a Checker; nothing runs until Refresh or Run is called.
+func New(opts Options) *Checker {
+	if opts.Interval <= 0 {
+		opts.Interval = 10 * time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	unknown := Result{Status: StatusUnknown, Error: "not checked yet"}
+	return &Checker{opts: opts, started: time.Now(), report: Report{Migrations: unknown, RLS: unknown}}
+}
+
+// Pool returns the pool the checker pings (nil when none).
+func (c *Checker) Pool() *pgxpool.Pool { return c.opts.Pool }
+
+// Uptime returns the time since New.
+func (c *Checker) Uptime() time.Duration { return time.Since(c.started) }
+
+// SetShuttingDown makes readiness fail from now on.
+func (c *Checker) SetShuttingDown() { c.shutdown.Store(true) }
+
+// ShuttingDown reports whether SetShuttingDown was called.
+func (c *Checker) ShuttingDown() bool { return c.shutdown.Load() }
+
+// Database pings the database within the check timeout and returns the
+// result: up with latency_ms, or down with a sanitised error.
+func (c *Checker) Database(ctx context.Context) Result {
+	if c.opts.Pool == nil {
+		return Result{Status: StatusDown, Error: "database not configured"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	err := c.opts.Pool.Ping(ctx)
+	if err != nil {
+		return Result{Status: StatusDown, Error: Sanitize(err)}
+	}
+	ms := float64(time.Since(start).Microseconds()) / 1000
+	return Result{Status: StatusUp, LatencyMS: &ms}
+}
+
+// Sanitize describes a database error without driver text, host names or
+// SQL: what an unauthenticated caller may see.
+func Sanitize(err error) string {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
+		return "database did not answer in time"
+	case errors.Is(err, context.Canceled):
+		return "check cancelled"
+	}
+	return "database unreachable"
+}
+
+// Snapshot returns the cached results of the slow checks.
+func (c *Checker) Snapshot() Report {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.report
+}
+
+// Refresh runs the migrations and RLS checks now, caches and returns them.
+// When the database is down both report "unknown".
+func (c *Checker) Refresh(ctx context.Context) Report {
+	r := Report{CheckedAt: time.Now()}
+	db := c.Database(ctx)
+	switch {
+	case db.Status != StatusUp:
+		r.Migrations = Result{Status: StatusUnknown, Error: "database unreachable"}
+		r.RLS = r.Migrations
+	default:
+		r.Migrations = c.migrations(ctx)
+		r.RLS = c.rls(ctx)
+	}
+	c.mu.Lock()
+	prev := c.report
+	c.report = r
+	c.mu.Unlock()
+	if r.RLS.Status != prev.RLS.Status || r.Migrations.Status != prev.Migrations.Status {
+		c.opts.Log.Info("health checks changed", "rls", r.RLS.Status, "rls_problems", r.RLS.Problems,
+			"migrations", r.Migrations.Status, "database", db.Status)
+	}
+	return r
+}
+
+func (c *Checker) migrations(ctx context.Context) Result {
+	if c.opts.Pending == nil {
+		return Result{Status: StatusNotConfigured}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	n, err := c.opts.Pending(ctx)
+	if err != nil {
+		c.opts.Log.Warn("migrations check failed", "err", err)
+		return Result{Status: StatusUnknown, Error: "could not read the migration status"}
+	}
+	if n > 0 {
+		return Result{Status: StatusFailing, Pending: &n, Error: fmt.Sprintf("%d migration(s) pending", n)}
+	}
+	return Result{Status: StatusOK, Pending: &n}
+}
+
+func (c *Checker) rls(ctx context.Context) Result {
+	if c.opts.RLS == nil {
+		return Result{Status: StatusNotConfigured}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	problems, err := c.opts.RLS(ctx)
+	if err != nil {
+		c.opts.Log.Warn("rls check failed", "err", err)
+		return Result{Status: StatusUnknown, Error: "could not run the row-level security check"}
+	}
+	if len(problems) > 0 {
+		return Result{Status: StatusFailing, Problems: problems, Error: "row-level security guarantees do not hold"}
+	}
+	return Result{Status: StatusOK}
+}
+
+// Run refreshes the slow checks every interval until ctx is done. It runs
+// one refresh at once.
+func (c *Checker) Run(ctx context.Context) {
+	t := time.NewTicker(c.opts.Interval)
+	defer t.Stop()
+	for {
+		c.Refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Readiness reports whether the service should receive traffic, and if not
+// why: shutting down, database unreachable, migrations pending, RLS failing.
+// The database is pinged live; when it is up but the cached slow checks
+// could not run (it was down at their last run) they are re-run at once, so
+// readiness recovers as soon as the database is back.
+func (c *Checker) Readiness(ctx context.Context) (bool, []string) {
+	var reasons []string
+	if c.ShuttingDown() {
+		reasons = append(reasons, "shutting down")
+	}
+	db := c.Database(ctx)
+	if db.Status != StatusUp {
+		return false, append(reasons, "database unreachable")
+	}
+	r := c.Snapshot()
+	if r.Migrations.Status == StatusUnknown || r.RLS.Status == StatusUnknown {
+		r = c.Refresh(ctx)
+	}
+	switch r.Migrations.Status {
+	case StatusFailing:
+		reasons = append(reasons, "migrations pending")
+	case StatusUnknown:
+		reasons = append(reasons, "migration status unknown")
+	}
+	switch r.RLS.Status {
+	case StatusFailing:
+		reasons = append(reasons, "rls check failing")
+	case StatusUnknown:
+		reasons = append(reasons, "rls check could not run")
+	}
+	return len(reasons) == 0, reasons
+}
