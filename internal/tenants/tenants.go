@@ -11,9 +11,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/ent/predicate"
 	enttenant "github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
@@ -167,7 +169,7 @@ func requireParentTenant(ctx context.Context, tx *ent.Tx, id uuid.UUID) error {
 // (parents are siblings of each other) has name, ignoring case. The unique
 // index of the database is the backstop for siblings this caller cannot see.
 func checkUniqueName(ctx context.Context, tx *ent.Tx, name string, parentID *uuid.UUID, self uuid.UUID) error {
-	q := tx.Tenant.Query().Where(enttenant.NameEqualFold(name), enttenant.DeletedAtIsNil(), enttenant.IDNEQ(self))
+	q := tx.Tenant.Query().Where(sameLowerName(name), enttenant.DeletedAtIsNil(), enttenant.IDNEQ(self))
 	if parentID == nil {
 		q = q.Where(enttenant.ParentTenantIDIsNil())
 	} else {
@@ -218,3 +220,14 @@ func caller(ctx context.Context) (tenant.Context, error) {
 }
 
 func now() time.Time { return time.Now().UTC() }
+
+// sameLowerName matches lower(name) = lower($1), the expression of the
+// unique indexes, so that the check and the backstop agree (ent's
+// NameEqualFold uses ILIKE, whose case folding can differ).
+func sameLowerName(name string) predicate.Tenant {
+	return predicate.Tenant(func(s *sql.Selector) {
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString("lower(").Ident(s.C(enttenant.FieldName)).WriteString(") = lower(").Arg(name).WriteString(")")
+		}))
+	})
+}

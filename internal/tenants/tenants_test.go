@@ -134,6 +134,10 @@ func TestCreateRules(t *testing.T) {
 			t.Fatalf("parent = %v, want %v", got.ParentTenantID, w.B.ID)
 		}
 	})
+	t.Run("underscore and percent are not wildcards", func(t *testing.T) {
+		mustCreate(t, w.svc, w.adminA, tenants.CreateInput{Name: "Team_1%", Type: "subsidiary"})
+		mustCreate(t, w.svc, w.adminA, tenants.CreateInput{Name: "TeamX1 and more", Type: "subsidiary"})
+	})
 	t.Run("a deleted sibling's name is free again", func(t *testing.T) {
 		tmp := mustCreate(t, w.svc, w.adminA, tenants.CreateInput{Name: "Temp", Type: "subsidiary"})
 		if err := w.svc.Delete(w.adminA, tmp.ID); err != nil {
