@@ -82,6 +82,8 @@ func (a *api) do(token, method, path string, body any, headers ...string) respon
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
+	case io.Reader: // of unknown length: sent chunked
+		r = b
 	case string:
 		r = strings.NewReader(b)
 	default:
@@ -305,6 +307,12 @@ func TestTenantsHTTP(t *testing.T) {
 		// Its tokens stop working.
 		a2 := o.token(tenant.RoleTenantAdmin, o.A2.TenantID)
 		o.do(a2, "GET", "/api/v1/users", nil).wantError(t, 403, "FORBIDDEN", "")
+	})
+	t.Run("body over the limit is 413, declared or not", func(t *testing.T) {
+		big := `{"name":"x","tenant_type":"parent","metadata":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}`
+		o.do(o.platform, "POST", "/api/v1/tenants", big).wantError(t, 413, "PAYLOAD_TOO_LARGE", "")
+		chunked := io.MultiReader(strings.NewReader(big))
+		o.do(o.platform, "POST", "/api/v1/tenants", chunked).wantError(t, 413, "PAYLOAD_TOO_LARGE", "")
 	})
 	t.Run("unsupported method on the collection", func(t *testing.T) {
 		o.do(o.platform, "DELETE", "/api/v1/tenants", nil).wantError(t, 405, "METHOD_NOT_ALLOWED", "")
