@@ -1,0 +1,31 @@
+# mtdb developer tasks. `make help` lists them.
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: help run build test generate lint migration check-generated
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+run: ## local development server: private PostgreSQL, migrations, demo data, tokens
+	$(GO) run ./cmd/mtdb dev
+
+build: ## build bin/mtdb
+	$(GO) build -o bin/mtdb ./cmd/mtdb
+
+test: ## all tests, against a real PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432)
+	$(GO) test -race -count=1 ./...
+
+generate: ## regenerate the Ent client from ent/schema
+	cd ent && $(GO) generate ./...
+
+check-generated: generate ## fail when the generated code is not committed
+	git diff --exit-code -- ent
+
+lint: ## go vet and staticcheck
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+migration: generate ## new migration from changed Ent schemas: make migration NAME=add_invoices [DEV_URL=postgres://...]
+	@test -n "$(NAME)" || { echo "usage: make migration NAME=add_invoices [DEV_URL=postgres://.../scratch]" >&2; exit 2; }
+	$(GO) run ./cmd/mtdb migrate diff $(NAME) $(if $(DEV_URL),--dev-url '$(DEV_URL)')
