@@ -53,6 +53,7 @@ type UpdateInput struct {
 }
 
 // ListParams filter and page List; a nil OwnerID lists every owner's.
+// Limit is 1–1000 and Offset ≥ 0 (Invalid otherwise).
 type ListParams struct {
 	OwnerID *uuid.UUID
 	Limit   int

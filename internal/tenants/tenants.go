@@ -60,7 +60,8 @@ type UpdateInput struct {
 	ParentTenantID    *uuid.UUID
 }
 
-// ListParams filter and page List. Type is "", TypeParent or TypeSubsidiary.
+// ListParams filter and page List. Type is "", TypeParent or TypeSubsidiary;
+// Limit is 1–1000 and Offset ≥ 0 (Invalid otherwise).
 type ListParams struct {
 	Type   string
 	Limit  int

@@ -58,7 +58,8 @@ type UpdateInput struct {
 }
 
 // ListParams filter and page List. Email matches exactly (after
-// normalisation); Role is "", RoleTenantAdmin or RoleMember.
+// normalisation); Role is "", RoleTenantAdmin or RoleMember; Limit is
+// 1–1000 and Offset ≥ 0 (Invalid otherwise).
 type ListParams struct {
 	Email  string
 	Role   string
