@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	atlasmigrate "ariga.io/atlas/sql/migrate"
+
+	"github.com/mtdb/mtdb/internal/config"
+	"github.com/mtdb/mtdb/internal/migrate"
+)
+
+// migrateCmd is `mtdb migrate apply|status|diff`.
+func (e *cmdEnv) migrateCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("migrate: missing subcommand (apply, status or diff)")
+	}
+	switch sub, rest := args[0], args[1:]; sub {
+	case "apply", "status":
+		return e.migrateRun(ctx, sub, rest)
+	case "diff":
+		return e.migrateDiff(ctx, rest)
+	default:
+		return usagef("migrate: unknown subcommand %q (apply, status or diff)", sub)
+	}
+}
+
+// migrationURL returns --url, else the configured migration URL. With
+// --url no other setting is needed (a migration job need not know the JWT
+// secret).
+func (e *cmdEnv) migrationURL(flagURL, cfgFile string) (string, error) {
+	if flagURL != "" {
+		return flagURL, nil
+	}
+	cfg, err := config.Load(config.Options{Getenv: e.getenv, File: cfgFile})
+	if err != nil {
+		return "", err
+	}
+	return cfg.MigrationURL(), nil
+}
+
+func (e *cmdEnv) migrateRun(ctx context.Context, sub string, args []string) error {
+	fs, cfgFile := e.flagSet("migrate " + sub)
+	urlFlag := fs.String("url", "", "database URL (default MIGRATION_DATABASE_URL, else DATABASE_URL)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("migrate %s: unexpected argument %q", sub, fs.Arg(0))
+	}
+	url, err := e.migrationURL(*urlFlag, *cfgFile)
+	if err != nil {
+		return err
+	}
+	if sub == "status" {
+		rep, err := migrate.Status(ctx, url)
+		if err != nil {
+			return fmt.Errorf("migrate status on %s: %w", config.MaskURL(url), err)
+		}
+		return rep.WriteText(e.stdout)
+	}
+	rep, err := migrate.Apply(ctx, url, migrate.WithOutput(e.stdout))
+	if err != nil {
+		return fmt.Errorf("migrate apply on %s: %w", config.MaskURL(url), err)
+	}
+	if len(rep.Applied) == 0 {
+		fmt.Fprintf(e.stdout, "up to date at version %s\n", orNone(rep.Current))
+	} else {
+		fmt.Fprintf(e.stdout, "applied %d file(s): %s -> %s\n", len(rep.Applied), orNone(rep.From), rep.Current)
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// migrateDiff is `mtdb migrate diff NAME [--dev-url URL] [--dir DIR]`: it
+// writes a migration bringing the directory to the Ent schemas. Without
+// --dev-url it uses a throwaway database created (and dropped) on the
+// server of the migration URL.
+func (e *cmdEnv) migrateDiff(ctx context.Context, args []string) error {
+	fs, cfgFile := e.flagSet("migrate diff")
+	devURL := fs.String("dev-url", "", "URL of an empty scratch database (default: a throwaway database on the migration server)")
+	dir := fs.String("dir", "migrations", "migration directory")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("migrate diff: exactly one NAME is required (e.g. mtdb migrate diff add_invoices)")
+	}
+	name := fs.Arg(0)
+	if *devURL == "" {
+		url, err := e.migrationURL("", *cfgFile)
+		if err != nil {
+			return err
+		}
+		dev, drop, err := migrate.DevDatabase(ctx, url)
+		if err != nil {
+			return fmt.Errorf("creating a throwaway dev database on %s (or pass --dev-url): %w", config.MaskURL(url), err)
+		}
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = drop(dctx)
+		}()
+		*devURL = dev
+	}
+	path, err := migrate.Generate(ctx, migrate.GenerateOptions{DevURL: *devURL, Dir: *dir, Name: name})
+	if errors.Is(err, atlasmigrate.ErrNoPlan) {
+		fmt.Fprintln(e.stdout, "no changes: the migration directory matches the Ent schemas")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "wrote "+path)
+	return nil
+}

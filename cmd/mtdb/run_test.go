@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/internal/auth"
+	"github.com/mtdb/mtdb/internal/httpapi"
+	"github.com/mtdb/mtdb/internal/pgtest"
+)
+
+func fakeEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// runCmd runs the program with args and env and returns its exit code,
+// stdout and stderr.
+func runCmd(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, fakeEnv(env), &out, &errOut)
+	code := exitCode(err, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestBadConfigurationExitsTwo(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		setting string
+	}{
+		{"short secret in production", map[string]string{"ENVIRONMENT": "production", "JWT_SECRET_KEY": "short", "DATABASE_URL": "postgres://db/mtdb"}, []string{"serve"}, "JWT_SECRET_KEY"},
+		{"unknown environment", map[string]string{"ENVIRONMENT": "prod"}, []string{"serve"}, "ENVIRONMENT"},
+		{"bad port flag", nil, []string{"serve", "--port", "eighty"}, "port"},
+		{"port flag out of range", nil, []string{"serve", "--port", "70000"}, "SERVER_PORT"},
+		{"unknown flag", nil, []string{"serve", "--bogus"}, "bogus"},
+		{"unknown command", nil, []string{"frobnicate"}, "frobnicate"},
+		{"no command", nil, nil, "command"},
+		{"token with unknown role", nil, []string{"token", "--role", "root"}, "--role"},
+		{"token without tenant", nil, []string{"token", "--role", "member"}, "--tenant"},
+		{"dev outside development", map[string]string{"ENVIRONMENT": "staging", "JWT_SECRET_KEY": strings.Repeat("k", 32), "DATABASE_URL": "postgres://db/mtdb"}, []string{"dev"}, "ENVIRONMENT"},
+		{"migrate without subcommand", nil, []string{"migrate"}, "apply"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCmd(t, tc.env, tc.args...)
+			if code != 2 {
+				t.Fatalf("exit code %d, want 2 (stderr %q)", code, stderr)
+			}
+			last := strings.TrimSpace(stderr)
+			if i := strings.LastIndex(last, "\n"); i >= 0 {
+				last = last[i+1:] // the usage text may precede the error line
+			}
+			if !strings.Contains(last, tc.setting) || strings.Contains(stderr, "goroutine") {
+				t.Fatalf("stderr %q must end with one line naming %s", stderr, tc.setting)
+			}
+		})
+	}
+}
+
+func TestTokenIsVerifiable(t *testing.T) {
+	t.Chdir(t.TempDir())
+	secret := strings.Repeat("s", 40)
+	env := map[string]string{"JWT_SECRET_KEY": secret, "JWT_ISSUER": "mtdb-test"}
+	tenantID := "7d9f4c1e-1111-4222-8333-944445555666"
+	code, out, stderr := runCmd(t, env, "token", "--role", "tenant_admin", "--tenant", tenantID, "--sub", "ops", "--ttl", "5m")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret), Issuer: "mtdb-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(strings.TrimSpace(out))
+	if err != nil || c.Subject != "ops" || string(c.Role) != "tenant_admin" || c.TenantID.String() != tenantID {
+		t.Fatalf("token %q: claims %+v, err %v", out, c, err)
+	}
+}
+
+// freeAddr returns a free loopback port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestServeDrainsAndReturnsNil(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.New(t)
+	env := map[string]string{"DATABASE_URL": db.AppURL, "SERVER_HOST": "127.0.0.1", "SERVER_PORT": strconv.Itoa(freePort(t)), "LOG_LEVEL": "warn"}
+	var stdout, stderr bytes.Buffer
+	started := make(chan struct{})
+	listening := make(chan net.Addr, 1)
+	e := &cmdEnv{getenv: fakeEnv(env), stdout: &stdout, stderr: &stderr, version: "test",
+		onServer: func(s *httpapi.Server) {
+			s.Echo().GET("/test/slow", func(c echo.Context) error {
+				close(started)
+				time.Sleep(500 * time.Millisecond)
+				return c.String(http.StatusOK, "finished")
+			})
+		},
+		onListen: func(a net.Addr) { listening <- a },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.dispatch(ctx, "serve", nil) }()
+	var addr net.Addr
+	select {
+	case addr = <-listening:
+	case err := <-done:
+		t.Fatalf("serve returned before listening: %v; stderr %s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	base := "http://" + addr.String()
+	body := make(chan string, 1)
+	go func() {
+		res, err := http.Get(base + "/test/slow")
+		if err != nil {
+			body <- "error: " + err.Error()
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		body <- strconv.Itoa(res.StatusCode) + " " + string(b)
+	}()
+	<-started
+	cancel() // what SIGTERM does in main
+	if got := <-body; got != "200 finished" {
+		t.Fatalf("in-flight request got %q", got)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after SIGTERM", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not return after cancel")
+	}
+	if _, err := http.Get(base + "/health"); err == nil {
+		t.Fatal("server still accepting connections after shutdown")
+	}
+}
+
+func TestRunServeStopsOnCancel(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.New(t)
+	port := freePort(t)
+	env := map[string]string{"DATABASE_URL": db.AppURL, "SERVER_HOST": "127.0.0.1", "LOG_LEVEL": "error"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var out, errOut bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve", "--port", strconv.Itoa(port)}, fakeEnv(env), &out, &errOut) }()
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/api/v1/health/readiness"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(url)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready on --port %d: %v; stderr %s", port, err, errOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+}
+
+func TestServeRefusesBrokenRLS(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.New(t)
+	if _, err := db.OwnerPool(t).Exec(context.Background(), "ALTER TABLE projects NO FORCE ROW LEVEL SECURITY"); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": db.AppURL, "SERVER_HOST": "127.0.0.1", "SERVER_PORT": strconv.Itoa(freePort(t)), "LOG_LEVEL": "error"}
+	code, _, stderr := runCmd(t, env, "serve")
+	if code != 1 || !strings.Contains(stderr, "projects") {
+		t.Fatalf("exit %d, stderr %q: want 1 naming projects", code, stderr)
+	}
+	code, out, _ := runCmd(t, env, "check")
+	if code != 1 || !strings.Contains(out, "projects") {
+		t.Fatalf("check: exit %d, stdout %q: want 1 naming projects", code, out)
+	}
+}
+
+func TestCheckAndMigrate(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.New(t)
+	code, out, stderr := runCmd(t, map[string]string{"DATABASE_URL": db.AppURL}, "check")
+	if code != 0 || !strings.HasPrefix(out, "ok") {
+		t.Fatalf("check on a migrated database: exit %d, %q %q", code, out, stderr)
+	}
+
+	empty := pgtest.Empty(t)
+	code, out, stderr = runCmd(t, nil, "migrate", "status", "--url", empty.OwnerURL)
+	if code != 0 || !strings.HasPrefix(lastLine(out), "pending: ") || lastLine(out) == "pending: 0" {
+		t.Fatalf("status before apply: exit %d, %q %q", code, out, stderr)
+	}
+	code, _, stderr = runCmd(t, map[string]string{"MIGRATION_DATABASE_URL": empty.OwnerURL}, "migrate", "apply")
+	if code != 0 {
+		t.Fatalf("apply: exit %d, %q", code, stderr)
+	}
+	code, out, _ = runCmd(t, map[string]string{"MIGRATION_DATABASE_URL": empty.OwnerURL}, "migrate", "apply")
+	if code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("second apply: exit %d, %q", code, out)
+	}
+	code, out, _ = runCmd(t, nil, "migrate", "status", "--url", empty.OwnerURL)
+	if code != 0 || lastLine(out) != "pending: 0" {
+		t.Fatalf("status after apply: exit %d, %q", code, out)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+func TestMigrateDiffWithoutChanges(t *testing.T) {
+	dir := t.TempDir()
+	src := "../../migrations"
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(t.TempDir())
+	server := pgtest.Empty(t) // its owner URL may create the throwaway dev database
+	code, out, stderr := runCmd(t, map[string]string{"MIGRATION_DATABASE_URL": server.OwnerURL}, "migrate", "diff", "nothing_new", "--dir", dir)
+	if code != 0 || !strings.Contains(out, "no changes") {
+		t.Fatalf("diff: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	after, _ := os.ReadDir(dir)
+	if len(after) != len(entries) {
+		t.Fatalf("diff without changes wrote files: %d -> %d", len(entries), len(after))
+	}
+	if code, _, stderr := runCmd(t, nil, "migrate", "diff"); code != 2 || !strings.Contains(stderr, "NAME") {
+		t.Fatalf("diff without NAME: exit %d, %q", code, stderr)
+	}
+}

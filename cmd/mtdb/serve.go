@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/mtdb/mtdb/internal/auth"
+	"github.com/mtdb/mtdb/internal/config"
+	"github.com/mtdb/mtdb/internal/database"
+	"github.com/mtdb/mtdb/internal/health"
+	"github.com/mtdb/mtdb/internal/httpapi"
+	"github.com/mtdb/mtdb/internal/migrate"
+)
+
+// serveCmd is `mtdb serve [--host H] [--port P]`.
+func (e *cmdEnv) serveCmd(ctx context.Context, args []string) error {
+	fs, cfgFile := e.flagSet("serve")
+	fs.String("host", "", "listen host (SERVER_HOST, default 0.0.0.0)")
+	fs.Int("port", 0, "listen port (SERVER_PORT, default 8000)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := e.loadConfig(fs, *cfgFile, map[string]string{"server.host": "host", "server.port": "port"})
+	if err != nil {
+		return err
+	}
+	log := e.newLogger(cfg)
+	return e.serve(ctx, cfg, log)
+}
+
+// openDatabase opens the pool for cfg (lazily: it does not connect).
+func openDatabase(ctx context.Context, cfg *config.Config) (*database.DB, error) {
+	return database.Open(ctx, database.Options{
+		URL:              cfg.DatabaseURL,
+		MaxConns:         cfg.Database.MaxConns,
+		MinConns:         cfg.Database.MinConns,
+		MaxConnLifetime:  cfg.Database.MaxConnLifetime,
+		MaxConnIdleTime:  cfg.Database.MaxConnIdleTime,
+		ConnectTimeout:   cfg.Database.ConnectTimeout,
+		AcquireTimeout:   cfg.Database.AcquireTimeout,
+		AppRole:          cfg.Database.AppRole,
+		StatementTimeout: cfg.Database.StatementTimeout,
+	})
+}
+
+// newChecker returns the health checker over db: ping, pending migrations
+// and the RLS self-check of the tenant-scoped tables.
+func newChecker(cfg *config.Config, db *database.DB, log *slog.Logger) *health.Checker {
+	return health.New(health.Options{
+		Pool: db.Pool,
+		Pending: func(ctx context.Context) (int, error) {
+			return migrate.PendingFrom(ctx, db.SQL, "")
+		},
+		RLS:      health.RLSCheck(db.SQL, cfg.Database.AppRole, migrate.TenantScopedTables()),
+		Interval: cfg.Health.CheckInterval,
+		Log:      log,
+	})
+}
+
+// serve runs the API until ctx is cancelled, then drains in-flight
+// requests within the shutdown timeout. It refuses to start (error, exit 1)
+// when the database is reachable and an isolation guarantee does not hold;
+// an unreachable database is only logged (readiness is 503 until it is back).
+func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	for _, w := range cfg.Warnings {
+		log.Warn("!!! " + w + " !!!")
+	}
+	log.Info("effective configuration", "config", cfg, "version", e.version)
+
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	checker := newChecker(cfg, db, log)
+	if err := selfCheck(ctx, db, checker, log); err != nil {
+		return err
+	}
+
+	verifier, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.JWT.SecretKey), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience})
+	if err != nil {
+		return &config.SettingError{Setting: "JWT_SECRET_KEY", Problem: err.Error()}
+	}
+	srv := httpapi.NewServer(cfg, log, httpapi.Deps{
+		Version: e.version, Health: checker, Pool: db.Pool, Ent: db.Ent, Verifier: verifier,
+	})
+	if e.onServer != nil {
+		e.onServer(srv)
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Addr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr(), err)
+	}
+	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoop()
+	go checker.Run(loopCtx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	if e.onListen != nil {
+		e.onListen(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: readiness is 503, draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown did not finish within %s: %w", cfg.Server.ShutdownTimeout, err)
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// selfCheck runs the checks once before serving. A reachable database whose
+// isolation guarantees do not hold is fatal; everything else is logged.
+func selfCheck(ctx context.Context, db *database.DB, checker *health.Checker, log *slog.Logger) error {
+	if r := checker.Database(ctx); r.Status != health.StatusUp {
+		log.Warn("database unreachable at startup: serving anyway, readiness is 503 until it is back", "error", r.Error)
+		return nil
+	}
+	rep := checker.Refresh(ctx)
+	if rep.RLS.Status == health.StatusFailing {
+		return fmt.Errorf("refusing to start: the database does not provide the isolation guarantees: %s (apply migrations with `mtdb migrate apply`; see `mtdb check`)",
+			strings.Join(rep.RLS.Problems, "; "))
+	}
+	if rep.RLS.Status != health.StatusOK {
+		log.Warn("rls self-check did not run", "status", rep.RLS.Status, "error", rep.RLS.Error)
+	}
+	if rep.Migrations.Status != health.StatusOK {
+		log.Warn("migrations are not up to date: readiness is 503 until they are", "status", rep.Migrations.Status, "error", rep.Migrations.Error)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var super bool
+	var user string
+	if err := db.Pool.QueryRow(cctx, "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&user, &super); err == nil && super {
+		log.Warn("the DATABASE_URL login role is a superuser: requests still run as the restricted role, but use a dedicated login role in production", "login_role", user)
+	}
+	return nil
+}

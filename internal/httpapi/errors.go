@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/internal/database"
+	"github.com/mtdb/mtdb/internal/errs"
+)
+
+// errorBody is the contract's error envelope.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string         `json:"code"`
+	Message   string         `json:"message"`
+	Details   map[string]any `json:"details"`
+	RequestID string         `json:"request_id"`
+}
+
+// kindStatus maps each error kind to its status and code.
+var kindStatus = map[errs.Kind]struct {
+	status int
+	code   string
+}{
+	errs.KindInternal:         {http.StatusInternalServerError, "INTERNAL_ERROR"},
+	errs.KindInvalid:          {http.StatusBadRequest, "VALIDATION_ERROR"},
+	errs.KindUnauthorized:     {http.StatusUnauthorized, "UNAUTHORIZED"},
+	errs.KindForbidden:        {http.StatusForbidden, "FORBIDDEN"},
+	errs.KindNotFound:         {http.StatusNotFound, "NOT_FOUND"},
+	errs.KindConflict:         {http.StatusConflict, "CONFLICT"},
+	errs.KindUnavailable:      {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"},
+	errs.KindTimeout:          {http.StatusGatewayTimeout, "TIMEOUT"},
+	errs.KindRateLimited:      {http.StatusTooManyRequests, "RATE_LIMITED"},
+	errs.KindTooLarge:         {http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"},
+	errs.KindMethodNotAllowed: {http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"},
+}
+
+// statusKind maps the statuses Echo itself produces to a kind.
+var statusKind = map[int]errs.Kind{
+	http.StatusBadRequest:            errs.KindInvalid,
+	http.StatusUnauthorized:          errs.KindUnauthorized,
+	http.StatusForbidden:             errs.KindForbidden,
+	http.StatusNotFound:              errs.KindNotFound,
+	http.StatusMethodNotAllowed:      errs.KindMethodNotAllowed,
+	http.StatusConflict:              errs.KindConflict,
+	http.StatusRequestEntityTooLarge: errs.KindTooLarge,
+	http.StatusTooManyRequests:       errs.KindRateLimited,
+	http.StatusServiceUnavailable:    errs.KindUnavailable,
+	http.StatusGatewayTimeout:        errs.KindTimeout,
+}
+
+// toError turns any handler error into a client-safe *errs.Error. Errors
+// that are neither *errs.Error nor *echo.HTTPError become internal errors
+// (their text is never shown) unless they are a body over the limit or a
+// deadline that passed.
+func toError(err error) *errs.Error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &errs.Error{Kind: errs.KindTooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit), Err: err}
+	}
+	// Connection-level failures a handler passed on unclassified (database
+	// down, pool exhausted, statement timeout) become 503/504, not 500.
+	err = database.Classify(err)
+	var e *errs.Error
+	if errors.As(err, &e) {
+		if e.Message == "" || e.Kind == errs.KindInternal {
+			return &errs.Error{Kind: e.Kind, Message: defaultMessage(e.Kind), Fields: e.Fields, Err: err}
+		}
+		return e
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		kind, ok := statusKind[he.Code]
+		if !ok {
+			return &errs.Error{Kind: errs.KindInternal, Message: defaultMessage(errs.KindInternal), Err: err}
+		}
+		msg := defaultMessage(kind)
+		if s, ok := he.Message.(string); ok && kind == errs.KindInvalid && s != "" {
+			msg = s
+		}
+		return &errs.Error{Kind: kind, Message: msg, Err: err}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errs.Timeout(err)
+	}
+	return &errs.Error{Kind: errs.KindInternal, Message: defaultMessage(errs.KindInternal), Err: err}
+}
+
+func defaultMessage(k errs.Kind) string {
+	switch k {
+	case errs.KindInvalid:
+		return "the request is invalid"
+	case errs.KindUnauthorized:
+		return "a valid bearer token is required"
+	case errs.KindForbidden:
+		return "not allowed"
+	case errs.KindNotFound:
+		return "not found"
+	case errs.KindMethodNotAllowed:
+		return "method not allowed"
+	case errs.KindConflict:
+		return "conflict"
+	case errs.KindTooLarge:
+		return "request body too large"
+	case errs.KindRateLimited:
+		return "too many requests, retry later"
+	case errs.KindUnavailable:
+		return "the service is unavailable, retry later"
+	case errs.KindTimeout:
+		return "the request ran past its time budget"
+	}
+	return "internal server error"
+}
+
+// handleError is Echo's HTTPErrorHandler: every error becomes the
+// contract's envelope. Internal errors are logged with the request id; their
+// text never reaches the client.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	e := toError(err)
+	ks, ok := kindStatus[e.Kind]
+	if !ok {
+		ks = kindStatus[errs.KindInternal]
+	}
+	rid := requestID(c)
+	if ks.status >= 500 {
+		s.log.Error("request failed", "request_id", rid, "method", c.Request().Method,
+			"route", c.Path(), "status", ks.status, "err", err)
+	}
+	h := c.Response().Header()
+	switch ks.status {
+	case http.StatusUnauthorized:
+		if h.Get(echo.HeaderWWWAuthenticate) == "" {
+			h.Set(echo.HeaderWWWAuthenticate, "Bearer")
+		}
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		if h.Get("Retry-After") == "" {
+			h.Set("Retry-After", "5")
+		}
+	}
+	details := map[string]any{}
+	if len(e.Fields) > 0 {
+		details["fields"] = e.Fields
+	}
+	body := errorBody{Error: errorDetail{Code: ks.code, Message: e.Message, Details: details, RequestID: rid}}
+	if c.Request().Method == http.MethodHead {
+		err = c.NoContent(ks.status)
+	} else {
+		err = c.JSON(ks.status, body)
+	}
+	if err != nil {
+		s.log.Warn("writing error response failed", "request_id", rid, "err", err)
+	}
+}

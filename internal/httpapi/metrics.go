@@ -1,0 +1,93 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics holds the Prometheus registry of one Server (no global registry,
+// so several servers can live in one test binary).
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(pool *pgxpool.Pool) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtdb_http_requests_total",
+			Help: "HTTP requests served, by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mtdb_http_request_duration_seconds",
+			Help:    "HTTP request latency, by method, route template and status.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route", "status"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if pool != nil {
+		m.reg.MustRegister(poolCollector{pool})
+	}
+	return m
+}
+
+func (m *metrics) observe(method, route string, status int, d time.Duration) {
+	s := strconv.Itoa(status)
+	m.requests.WithLabelValues(method, route, s).Inc()
+	m.latency.WithLabelValues(method, route, s).Observe(d.Seconds())
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// poolCollector exports pgxpool.Stat at scrape time.
+type poolCollector struct{ pool *pgxpool.Pool }
+
+var poolDescs = struct {
+	total, idle, acquired, constructing, max, acquires, emptyAcquires, canceled, waitSeconds *prometheus.Desc
+}{
+	total:         prometheus.NewDesc("mtdb_db_pool_total_conns", "Connections in the pool.", nil, nil),
+	idle:          prometheus.NewDesc("mtdb_db_pool_idle_conns", "Idle connections in the pool.", nil, nil),
+	acquired:      prometheus.NewDesc("mtdb_db_pool_acquired_conns", "Connections currently in use.", nil, nil),
+	constructing:  prometheus.NewDesc("mtdb_db_pool_constructing_conns", "Connections being established.", nil, nil),
+	max:           prometheus.NewDesc("mtdb_db_pool_max_conns", "Maximum pool size.", nil, nil),
+	acquires:      prometheus.NewDesc("mtdb_db_pool_acquires_total", "Successful connection acquisitions.", nil, nil),
+	emptyAcquires: prometheus.NewDesc("mtdb_db_pool_empty_acquires_total", "Acquisitions that had to wait for a connection.", nil, nil),
+	canceled:      prometheus.NewDesc("mtdb_db_pool_canceled_acquires_total", "Acquisitions cancelled by their context.", nil, nil),
+	waitSeconds:   prometheus.NewDesc("mtdb_db_pool_acquire_wait_seconds_total", "Time spent waiting for connections.", nil, nil),
+}
+
+func (p poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolDescs.total, poolDescs.idle, poolDescs.acquired, poolDescs.constructing,
+		poolDescs.max, poolDescs.acquires, poolDescs.emptyAcquires, poolDescs.canceled, poolDescs.waitSeconds} {
+		ch <- d
+	}
+}
+
+func (p poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := p.pool.Stat()
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	gauge(poolDescs.total, float64(s.TotalConns()))
+	gauge(poolDescs.idle, float64(s.IdleConns()))
+	gauge(poolDescs.acquired, float64(s.AcquiredConns()))
+	gauge(poolDescs.constructing, float64(s.ConstructingConns()))
+	gauge(poolDescs.max, float64(s.MaxConns()))
+	counter(poolDescs.acquires, float64(s.AcquireCount()))
+	counter(poolDescs.emptyAcquires, float64(s.EmptyAcquireCount()))
+	counter(poolDescs.canceled, float64(s.CanceledAcquireCount()))
+	counter(poolDescs.waitSeconds, s.AcquireDuration().Seconds())
+}

@@ -1,0 +1,137 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/internal/errs"
+)
+
+// HeaderRequestID carries the request id in both directions.
+const HeaderRequestID = "X-Request-ID"
+
+var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// withRequestID echoes a valid incoming X-Request-ID or generates one, and
+// sets it on the response before anything else runs.
+func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(HeaderRequestID)
+		if !requestIDRe.MatchString(id) {
+			id = uuid.NewString()
+		}
+		c.Response().Header().Set(HeaderRequestID, id)
+		return next(c)
+	}
+}
+
+// requestID returns the id withRequestID assigned to the request.
+func requestID(c echo.Context) string { return c.Response().Header().Get(HeaderRequestID) }
+
+// observe writes one access-log line per request and records its metrics.
+// Handler errors are rendered here (c.Error) so that the logged status is
+// the one sent.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		latency := time.Since(start)
+		req, res := c.Request(), c.Response()
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.observe(req.Method, route, res.Status, latency)
+		attrs := []any{
+			"request_id", requestID(c), "method", req.Method, "route", route,
+			"status", res.Status, "bytes", res.Size,
+			"latency_ms", float64(latency.Microseconds()) / 1000,
+		}
+		if tid, ok := c.Get(ContextKeyTenantID).(string); ok && tid != "" {
+			attrs = append(attrs, "tenant_id", tid)
+		}
+		s.log.Info("request", attrs...)
+		return nil
+	}
+}
+
+// recoverPanic turns a panic into a 500 envelope; the stack goes to the log
+// only.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error("panic in handler", "request_id", requestID(c), "route", c.Path(),
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = &errs.Error{Kind: errs.KindInternal, Err: fmt.Errorf("panic: %v", r)}
+		}()
+		return next(c)
+	}
+}
+
+// limitBody refuses bodies over limit with 413: at once when the declared
+// Content-Length is too big, and while reading otherwise (chunked bodies),
+// through http.MaxBytesReader, whose *http.MaxBytesError the error handler
+// maps to 413.
+func limitBody(limit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if req.ContentLength > limit {
+				return &errs.Error{Kind: errs.KindTooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", limit)}
+			}
+			if req.Body != nil && req.Body != http.NoBody {
+				req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+			}
+			return next(c)
+		}
+	}
+}
+
+// withTimeout gives each request a context deadline. A handler that returns
+// after the deadline with a context error gets 504.
+func withTimeout(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			err := next(c)
+			if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && errs.KindOf(err) == errs.KindInternal {
+				return errs.Timeout(err)
+			}
+			return err
+		}
+	}
+}
+
+// securityHeaders sets the headers every API response should carry.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+		if c.Request().TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return next(c)
+	}
+}

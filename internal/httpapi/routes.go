@@ -1,0 +1,38 @@
+package httpapi
+
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/internal/projects"
+	"github.com/mtdb/mtdb/internal/tenants"
+	"github.com/mtdb/mtdb/internal/users"
+)
+
+// routes is the whole route table. Health, metrics and documentation need
+// neither token nor tenant; the resource routes are tenant endpoints.
+//
+// The tenant middleware is attached per route, not with Group.Use: Echo's
+// Group.Use also installs catch-all routes that run the group middleware,
+// so unknown paths and wrong methods would answer 401 instead of 404/405.
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/health", s.health)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	s.registerDocs() // /openapi.json, /docs, /docs/:asset (openapi.go, docs.go)
+
+	v1 := e.Group("/api/v1")
+	v1.GET("/health", s.healthInfo)
+	v1.GET("/health/", s.healthInfo)
+	v1.GET("/health/detailed", s.healthDetailed)
+	v1.GET("/health/database", s.healthDatabase)
+	v1.GET("/health/readiness", s.healthReadiness)
+	v1.GET("/health/liveness", s.healthLiveness)
+
+	if s.deps.Ent == nil || s.deps.Verifier == nil {
+		return
+	}
+	tc := TenantContext(s.deps.Verifier, s.cfg.AuthRequired, s.deps.Ent) // token → effective tenant → RLS context
+	registerTenants(v1, tenants.NewService(s.deps.Ent), tc)              // /tenants, /tenants/:id, /tenants/:id/hierarchy
+	registerUsers(v1, users.NewService(s.deps.Ent), tc)                  // /users, /users/:id
+	registerProjects(v1, projects.NewService(s.deps.Ent), tc)            // /projects, /projects/:id
+}
