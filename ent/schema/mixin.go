@@ -53,4 +53,6 @@ func (Timestamps) Fields() []ent.Field {
 	}
 }
 
-func now() time.Time { return time.Now().UTC() }
+// now is the default of the timestamps: UTC, cut to PostgreSQL's microsecond
+// precision so that the value returned on create equals every later read.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -14,17 +14,17 @@ type Kind int
 
 // The kinds, each with one HTTP status and code.
 const (
-	KindInternal     Kind = iota // 500 INTERNAL_ERROR
-	KindInvalid                  // 400 VALIDATION_ERROR
-	KindUnauthorized             // 401 UNAUTHORIZED
-	KindForbidden                // 403 FORBIDDEN
-	KindNotFound                 // 404 NOT_FOUND
-	KindConflict                 // 409 CONFLICT
-	KindUnavailable              // 503 SERVICE_UNAVAILABLE
-	KindTimeout                  // 504 TIMEOUT
-	KindRateLimited              // 429 RATE_LIMITED
-	KindTooLarge                 // 413 PAYLOAD_TOO_LARGE
-	KindMethodNotAllowed         // 405 METHOD_NOT_ALLOWED
+	KindInternal         Kind = iota // 500 INTERNAL_ERROR
+	KindInvalid                      // 400 VALIDATION_ERROR
+	KindUnauthorized                 // 401 UNAUTHORIZED
+	KindForbidden                    // 403 FORBIDDEN
+	KindNotFound                     // 404 NOT_FOUND
+	KindConflict                     // 409 CONFLICT
+	KindUnavailable                  // 503 SERVICE_UNAVAILABLE
+	KindTimeout                      // 504 TIMEOUT
+	KindRateLimited                  // 429 RATE_LIMITED
+	KindTooLarge                     // 413 PAYLOAD_TOO_LARGE
+	KindMethodNotAllowed             // 405 METHOD_NOT_ALLOWED
 )
 
 // Error is a client-safe error: Message and Fields may be shown to the
