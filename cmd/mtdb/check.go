@@ -18,7 +18,7 @@ var errCheckFailed = errors.New("check failed")
 // and fails when any guarantee does not hold.
 func (e *cmdEnv) checkCmd(ctx context.Context, args []string) error {
 	fs, cfgFile := e.flagSet("check")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -26,7 +26,7 @@ func (e *cmdEnv) devCmd(ctx context.Context, args []string) error {
 	fs.String("host", "", "listen host (SERVER_HOST)")
 	fs.Int("port", 0, "listen port (SERVER_PORT, default 8000)")
 	dataDir := fs.String("data-dir", ".data/postgres", "directory of the private PostgreSQL cluster")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -44,7 +44,7 @@ func (e *cmdEnv) migrationURL(flagURL, cfgFile string) (string, error) {
 func (e *cmdEnv) migrateRun(ctx context.Context, sub string, args []string) error {
 	fs, cfgFile := e.flagSet("migrate " + sub)
 	urlFlag := fs.String("url", "", "database URL (default MIGRATION_DATABASE_URL, else DATABASE_URL)")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -88,7 +88,7 @@ func (e *cmdEnv) migrateDiff(ctx context.Context, args []string) error {
 	fs, cfgFile := e.flagSet("migrate diff")
 	devURL := fs.String("dev-url", "", "URL of an empty scratch database (default: a throwaway database on the migration server)")
 	dir := fs.String("dir", "migrations", "migration directory")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

@@ -68,7 +68,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cmd, rest := args[0], args[1:]
 	env := &cmdEnv{getenv: getenv, stdout: stdout, stderr: stderr, version: version()}
-	return env.dispatch(ctx, cmd, rest)
+	if err := env.dispatch(ctx, cmd, rest); !errors.Is(err, errHelp) {
+		return err
+	}
+	return nil
 }
 
 // dispatch runs subcommand cmd with its arguments.
@@ -114,11 +117,16 @@ func (e *cmdEnv) flagSet(name string) (*pflag.FlagSet, *string) {
 	return fs, cfgFile
 }
 
+// errHelp ends a command after its --help was printed (exit 0).
+var errHelp = errors.New("help requested")
+
 // parse parses args into fs; errors are usage errors naming the command.
-func parse(fs *pflag.FlagSet, args []string) error {
+// --help prints the command's flags to stdout and returns errHelp.
+func (e *cmdEnv) parse(fs *pflag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return usagef("usage of %s:\n%s", fs.Name(), fs.FlagUsages())
+			fmt.Fprintf(e.stdout, "Usage of mtdb %s:\n%s", fs.Name(), fs.FlagUsages())
+			return errHelp
 		}
 		return usagef("%s: %v", fs.Name(), err)
 	}

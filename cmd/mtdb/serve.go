@@ -21,7 +21,7 @@ func (e *cmdEnv) serveCmd(ctx context.Context, args []string) error {
 	fs, cfgFile := e.flagSet("serve")
 	fs.String("host", "", "listen host (SERVER_HOST, default 0.0.0.0)")
 	fs.Int("port", 0, "listen port (SERVER_PORT, default 8000)")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -18,7 +18,7 @@ func (e *cmdEnv) tokenCmd(_ context.Context, args []string) error {
 	tenantID := fs.String("tenant", "", "tenant UUID (required except for platform_admin)")
 	sub := fs.String("sub", "", "subject (default: the role name)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime")
-	if err := parse(fs, args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
