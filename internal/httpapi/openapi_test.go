@@ -287,3 +287,22 @@ func TestOpenAPIMatchesServerAnswers(t *testing.T) {
 	want(send("DELETE", "/api/v1/projects/"+project, "", admin, tenant...), http.StatusNoContent)
 	want(send("DELETE", "/api/v1/users/"+user, "", admin, tenant...), http.StatusNoContent)
 }
+
+// TestOpenAPIMatchesUnhealthyAnswers: with no database the health checks
+// answer 503, in the shapes the document gives them.
+func TestOpenAPIMatchesUnhealthyAnswers(t *testing.T) {
+	h := specChecked(t, newDocServer(t).Handler())
+	for path, code := range map[string]int{
+		"/health":                  http.StatusOK,
+		"/api/v1/health/liveness":  http.StatusOK,
+		"/api/v1/health/database":  http.StatusServiceUnavailable,
+		"/api/v1/health/readiness": http.StatusServiceUnavailable,
+		"/api/v1/health/detailed":  http.StatusServiceUnavailable,
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != code {
+			t.Errorf("GET %s: %d, want %d; %s", path, rec.Code, code, rec.Body)
+		}
+	}
+}
