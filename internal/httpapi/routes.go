@@ -18,7 +18,7 @@ func (s *Server) routes() {
 	e := s.echo
 	e.GET("/health", s.health)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
-	s.registerDocs() // /openapi.json, /docs, /docs/:asset (openapi.go, docs.go)
+	s.registerDocs() // /openapi.json, /docs, /docs/:asset
 
 	v1 := e.Group("/api/v1")
 	v1.GET("/health", s.healthInfo)
