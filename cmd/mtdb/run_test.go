@@ -271,3 +271,52 @@ func TestMigrateDiffWithoutChanges(t *testing.T) {
 		t.Fatalf("diff without NAME: exit %d, %q", code, stderr)
 	}
 }
+
+func TestServeStartsWhileDatabaseUnreachable(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dead := freePort(t) // nothing listens there
+	port := freePort(t)
+	env := map[string]string{
+		"DATABASE_URL": "postgres://nobody@127.0.0.1:" + strconv.Itoa(dead) + "/mtdb?sslmode=disable",
+		"SERVER_HOST":  "127.0.0.1", "SERVER_PORT": strconv.Itoa(port), "LOG_LEVEL": "error",
+		"DATABASE_CONNECT_TIMEOUT": "1s",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var out, errOut bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve"}, fakeEnv(env), &out, &errOut) }()
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(base + "/api/v1/health/liveness")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				t.Fatalf("liveness %d while the database is down", res.StatusCode)
+			}
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited with the database down: %v; %s", err, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not start with the database down")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res, err := http.Get(base + "/api/v1/health/readiness")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 503 {
+		t.Fatalf("readiness %d while the database is down, want 503", res.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+}
