@@ -1,0 +1,216 @@
+package health
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mtdb/mtdb/internal/tenant"
+)
+
+// TenantsTable is the table of tenants: not tenant-scoped, but guarded by
+// row-level security of its own.
+const TenantsTable = "tenants"
+
+// Finding is one violated isolation guarantee (CONTRACT §4).
+type Finding struct {
+	Subject string // the role or table concerned
+	Problem string
+}
+
+// String returns "<subject>: <problem>", e.g.
+// "users: row level security is not forced".
+func (f Finding) String() string { return f.Subject + ": " + f.Problem }
+
+// RLSCheck adapts CheckRLS to the Options.RLS shape: one line per finding.
+func RLSCheck(db *sql.DB, appRole string, tables []string) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		findings, err := CheckRLS(ctx, db, appRole, tables)
+		if err != nil {
+			return nil, err
+		}
+		lines := make([]string, len(findings))
+		for i, f := range findings {
+			lines[i] = f.String()
+		}
+		return lines, nil
+	}
+}
+
+// CheckRLS verifies, in the connected database, the guarantees of CONTRACT
+// §4 that the schema must provide, for the restricted role appRole (default
+// tenant.DefaultAppRole) and the tenant-scoped tables (usually
+// migrate.TenantScopedTables()). It enters appRole with the same settings
+// statement as every request and checks that:
+//   - the role exists, can be entered, is no superuser, has no BYPASSRLS,
+//     owns no relation and cannot become a role that owns one or that is a
+//     superuser or has BYPASSRLS;
+//   - each tenant-scoped table and the tenants table exists, has row-level
+//     security enabled and forced, and a policy applying to appRole for each
+//     of SELECT, INSERT, UPDATE and DELETE (a policy FOR ALL counts for all);
+//     each tenant-scoped table has a uuid NOT NULL tenant_id;
+//   - foreign keys between tenant-scoped tables include tenant_id;
+//   - no other table of the current schema has a tenant_id column (it would
+//     be a tenant-scoped table nobody checks).
+//
+// It returns the findings (none when every guarantee holds) and an error
+// only when the check itself could not run (database unreachable, ...).
+// A role that does not exist or cannot be entered is a finding: the check
+// fails closed.
+func CheckRLS(ctx context.Context, db *sql.DB, appRole string, tables []string) ([]Finding, error) {
+	if appRole == "" {
+		appRole = tenant.DefaultAppRole
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("rls check: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // read-only: nothing to commit
+
+	var findings []Finding
+	entered, problem, err := enterRole(ctx, tx, appRole)
+	if err != nil {
+		return nil, err
+	}
+	if problem != "" {
+		findings = append(findings, Finding{appRole, problem})
+		// The session is aborted or was never entered: inspect the
+		// catalogs as the login role instead.
+		_ = tx.Rollback()
+		if tx, err = db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}); err != nil {
+			return nil, fmt.Errorf("rls check: %w", err)
+		}
+		defer func() { _ = tx.Rollback() }()
+	}
+	if entered {
+		f, err := roleFindings(ctx, tx, appRole)
+		if err != nil {
+			return nil, err
+		}
+		findings = append(findings, f...)
+	}
+	f, err := tableFindings(ctx, tx, appRole, tables)
+	if err != nil {
+		return nil, err
+	}
+	return append(findings, f...), nil
+}
+
+// enterRole runs the settings statement (no tenant) in tx. entered is true
+// when tx now runs as appRole; problem is set when the role is missing or
+// cannot be entered (tx is then unusable).
+func enterRole(ctx context.Context, tx *sql.Tx, appRole string) (entered bool, problem string, err error) {
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)`, appRole).Scan(&exists); err != nil {
+		return false, "", fmt.Errorf("rls check: looking up role: %w", err)
+	}
+	if !exists {
+		return false, "role does not exist", nil
+	}
+	query, args := tenant.SettingsStatement(tenant.Context{}, appRole, 0)
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return false, "the login role cannot enter this role (" + pgErr.Message + ")", nil
+		}
+		return false, "", fmt.Errorf("rls check: entering role: %w", err)
+	}
+	var current string
+	if err := tx.QueryRowContext(ctx, `SELECT current_user::text`).Scan(&current); err != nil {
+		return false, "", fmt.Errorf("rls check: %w", err)
+	}
+	if current != appRole {
+		return false, fmt.Sprintf("entering the role left current_user = %s", current), nil
+	}
+	return true, "", nil
+}
+
+// roleFindings checks the attributes of the current role (appRole).
+func roleFindings(ctx context.Context, tx *sql.Tx, appRole string) ([]Finding, error) {
+	var findings []Finding
+	add := func(format string, a ...any) {
+		findings = append(findings, Finding{appRole, fmt.Sprintf(format, a...)})
+	}
+
+	var super, bypass bool
+	if err := tx.QueryRowContext(ctx,
+		`SELECT rolsuper, rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = current_user`).Scan(&super, &bypass); err != nil {
+		return nil, fmt.Errorf("rls check: reading role attributes: %w", err)
+	}
+	if super {
+		add("role is a superuser")
+	}
+	if bypass {
+		add("role has BYPASSRLS")
+	}
+	if super {
+		return findings, nil // a superuser may become any role and owns everything
+	}
+
+	// Roles appRole may become (itself included) that are superusers or
+	// bypass row-level security.
+	rows, err := tx.QueryContext(ctx, `
+SELECT r.rolname::text, r.rolsuper, r.rolbypassrls
+FROM pg_catalog.pg_roles r
+WHERE r.rolname <> $1 AND (r.rolsuper OR r.rolbypassrls) AND pg_has_role($1, r.oid, 'MEMBER')
+ORDER BY 1`, appRole)
+	if err != nil {
+		return nil, fmt.Errorf("rls check: reading role memberships: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		var s, b bool
+		if err := rows.Scan(&name, &s, &b); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("rls check: %w", err)
+		}
+		what := "a superuser"
+		if !s {
+			what = "has BYPASSRLS"
+		}
+		add("role is a member of role %s, which is %s", name, what)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+
+	// Relations owned by appRole or by a role it may become: an owner can
+	// switch row-level security off.
+	rows, err = tx.QueryContext(ctx, `
+SELECT n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
+  AND pg_has_role($1, c.relowner, 'MEMBER')
+ORDER BY 1, 2`, appRole)
+	if err != nil {
+		return nil, fmt.Errorf("rls check: reading table owners: %w", err)
+	}
+	for rows.Next() {
+		var schema, table, owner string
+		if err := rows.Scan(&schema, &table, &owner); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("rls check: %w", err)
+		}
+		if owner == appRole {
+			add("role owns table %s.%s", schema, table)
+		} else {
+			add("role can become role %s, owner of table %s.%s", owner, schema, table)
+		}
+	}
+	return findings, closeRows(rows)
+}
+
+func closeRows(rows *sql.Rows) error {
+	err := rows.Err()
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("rls check: %w", err)
+	}
+	return nil
+}

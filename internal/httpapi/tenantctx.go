@@ -1,0 +1,207 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/ent"
+	enttenant "github.com/mtdb/mtdb/ent/tenant"
+	"github.com/mtdb/mtdb/internal/auth"
+	"github.com/mtdb/mtdb/internal/database"
+	"github.com/mtdb/mtdb/internal/errs"
+	"github.com/mtdb/mtdb/internal/tenant"
+)
+
+// Where a request names its tenant, in order of precedence (then the
+// token's tenant_id claim).
+const (
+	TenantHeader = "X-Tenant-ID"
+	TenantCookie = "tenant_id"
+)
+
+// ContextKeyTenantID is the echo.Context key holding the effective tenant id
+// (a string, empty when none), for access logs.
+const ContextKeyTenantID = "tenant_id"
+
+// errTenantForbidden is the one answer for an unknown, deleted or
+// out-of-reach tenant, so that the three cannot be told apart.
+func errTenantForbidden() error {
+	return errs.Forbidden("the tenant does not exist or is not accessible with these credentials")
+}
+
+// TenantContext returns the middleware of the tenant endpoints (CONTRACT §3).
+// It authenticates the bearer token with v, resolves the effective tenant
+// (X-Tenant-ID header, else tenant_id cookie, else the token's claim),
+// checks through row-level security that the caller may act in it, and puts
+// the resulting tenant.Context on the request's context.Context (ReadOnly for
+// GET and HEAD), where the ent driver picks it up.
+//
+// Errors are *errs.Error: 401 for a missing (when authRequired) or invalid
+// token, with WWW-Authenticate set; 400 for a malformed tenant id; 403 for
+// an unknown, deleted or out-of-reach tenant; 503/504 when the lookup
+// cannot reach the database.
+//
+// Without a token and with authRequired false (development only), a named
+// tenant is trusted and the caller acts as its tenant_admin; with no tenant
+// named it acts as platform_admin. The named tenant must still exist.
+func TenantContext(v *auth.Verifier, authRequired bool, client *ent.Client) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			tc, err := resolve(req, v, authRequired, client)
+			if err != nil {
+				if errs.KindOf(err) == errs.KindUnauthorized {
+					c.Response().Header().Set(echo.HeaderWWWAuthenticate, wwwAuthenticate(err))
+				}
+				return err
+			}
+			tc.ReadOnly = req.Method == http.MethodGet || req.Method == http.MethodHead
+			if tc.HasTenant() {
+				c.Set(ContextKeyTenantID, tc.TenantID.String())
+			}
+			c.SetRequest(req.WithContext(tenant.With(req.Context(), tc)))
+			return next(c)
+		}
+	}
+}
+
+// resolve works out the tenant.Context of req (without ReadOnly).
+func resolve(req *http.Request, v *auth.Verifier, authRequired bool, client *ent.Client) (tenant.Context, error) {
+	claims, authenticated, err := authenticate(req, v, authRequired)
+	if err != nil {
+		return tenant.Context{}, err
+	}
+	named, err := namedTenant(req)
+	if err != nil {
+		return tenant.Context{}, err
+	}
+	ctx := req.Context()
+	if !authenticated {
+		if named == nil {
+			return tenant.Context{Role: tenant.RolePlatformAdmin}, nil
+		}
+		tc := tenant.Context{TenantID: *named, Role: tenant.RoleTenantAdmin}
+		return tc, checkReach(ctx, client, tc, *named)
+	}
+	effective := claims.TenantID
+	if named != nil {
+		effective = *named
+	}
+	tc := tenant.Context{TenantID: effective, UserID: claims.Subject, Role: claims.Role}
+	if effective == uuid.Nil { // a platform_admin acting on no tenant
+		return tc, nil
+	}
+	// The check runs as the token itself: in its own tenant, with its role.
+	own := tenant.Context{TenantID: claims.TenantID, UserID: claims.Subject, Role: claims.Role}
+	return tc, checkReach(ctx, client, own, effective)
+}
+
+// authenticate verifies the bearer token. authenticated is false when there
+// is none and none is required.
+func authenticate(req *http.Request, v *auth.Verifier, authRequired bool) (auth.Claims, bool, error) {
+	raw, err := auth.BearerToken(req.Header.Get(echo.HeaderAuthorization))
+	if errors.Is(err, auth.ErrMissing) && !authRequired {
+		return auth.Claims{}, false, nil
+	}
+	if err == nil {
+		var claims auth.Claims
+		if claims, err = v.Verify(raw); err == nil {
+			return claims, true, nil
+		}
+	}
+	return auth.Claims{}, false, &errs.Error{Kind: errs.KindUnauthorized, Message: unauthorizedMessage(err), Err: err}
+}
+
+func unauthorizedMessage(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrMissing):
+		return "authentication required: send Authorization: Bearer <token>"
+	case errors.Is(err, auth.ErrExpired):
+		return "the token has expired"
+	case errors.Is(err, auth.ErrBadSignature):
+		return "the token signature is invalid"
+	case errors.Is(err, auth.ErrInvalidClaims):
+		return "the token claims are invalid"
+	default:
+		return "the token is malformed"
+	}
+}
+
+// wwwAuthenticate is the challenge for a 401 (RFC 6750 §3).
+func wwwAuthenticate(err error) string {
+	if errors.Is(err, auth.ErrMissing) {
+		return "Bearer"
+	}
+	return `Bearer error="invalid_token"`
+}
+
+// namedTenant returns the tenant named by the X-Tenant-ID header or, when
+// that is absent, the tenant_id cookie; nil when neither is present.
+func namedTenant(req *http.Request) (*uuid.UUID, error) {
+	source, value := TenantHeader, strings.TrimSpace(req.Header.Get(TenantHeader))
+	if value == "" {
+		cookie, err := req.Cookie(TenantCookie)
+		if err != nil || strings.TrimSpace(cookie.Value) == "" {
+			return nil, nil
+		}
+		source, value = TenantCookie, strings.TrimSpace(cookie.Value)
+	}
+	id, err := parseTenantID(value)
+	if err != nil {
+		return nil, errs.Invalid(source, "must be a UUID")
+	}
+	return &id, nil
+}
+
+// parseTenantID accepts the canonical 36-character UUID form only.
+func parseTenantID(s string) (uuid.UUID, error) {
+	if len(s) != 36 {
+		return uuid.Nil, errors.New("not a canonical UUID")
+	}
+	return uuid.Parse(s)
+}
+
+// checkReach returns nil when, seen through row-level security in the
+// context as, the tenant target is live, and so is as's own tenant when it
+// has one. The tenants policies show a tenant itself and its direct
+// subsidiaries (every tenant to a platform_admin): that is exactly the
+// reach of a token.
+func checkReach(ctx context.Context, client *ent.Client, as tenant.Context, target uuid.UUID) error {
+	if target == uuid.Nil {
+		return errTenantForbidden()
+	}
+	as.ReadOnly = true
+	ids := []uuid.UUID{target}
+	if as.HasTenant() && as.TenantID != target {
+		ids = append(ids, as.TenantID)
+	}
+	rows, err := client.Tenant.Query().
+		Where(enttenant.IDIn(ids...), enttenant.DeletedAtIsNil()).
+		Select(enttenant.FieldID, enttenant.FieldParentTenantID).
+		All(tenant.With(ctx, as))
+	if err != nil {
+		if c := database.Classify(err); errs.KindOf(c) != errs.KindInternal {
+			return c
+		}
+		return &errs.Error{Kind: errs.KindInternal, Message: "internal error", Err: err}
+	}
+	found := make(map[uuid.UUID]*ent.Tenant, len(rows))
+	for _, t := range rows {
+		found[t.ID] = t
+	}
+	if len(found) != len(ids) {
+		return errTenantForbidden()
+	}
+	// Defence in depth: the policy already hides anything else.
+	if as.Role != tenant.RolePlatformAdmin && as.HasTenant() && target != as.TenantID {
+		if p := found[target].ParentTenantID; p == nil || *p != as.TenantID {
+			return errTenantForbidden()
+		}
+	}
+	return nil
+}
