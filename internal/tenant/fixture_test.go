@@ -15,16 +15,16 @@ import (
 	"github.com/mtdb/mtdb/internal/tenant"
 )
 
-// world is a seeded database: two parent organisations, A (subsidiaries A1
-// and A2) and B (subsidiary B1), plus a deleted subsidiary AD of A. Every
+// world is a seeded database: three parent organisations, A (subsidiaries
+// A1 and A2, and a deleted one, AD), B (subsidiary B1) and C (C1, C2). Every
 // tenant has one user and one project owned by that user.
 type world struct {
 	pg    *pgtest.DB
 	owner *pgxpool.Pool // superuser: setup and checking victims only
 	app   *pgxpool.Pool // mtdb_tester: raw-SQL attacks after SET ROLE
 
-	A, A1, A2, AD, B, B1 uuid.UUID
-	user, project        map[uuid.UUID]uuid.UUID // tenant -> its row
+	A, A1, A2, AD, B, B1, C, C1, C2 uuid.UUID
+	user, project                   map[uuid.UUID]uuid.UUID // tenant -> its row
 }
 
 // visible is the set of tenants whose rows a transaction in t may see.
@@ -34,11 +34,16 @@ func (w *world) visible(t uuid.UUID) map[uuid.UUID]bool {
 		return map[uuid.UUID]bool{w.A: true, w.A1: true, w.A2: true} // not AD: deleted
 	case w.B:
 		return map[uuid.UUID]bool{w.B: true, w.B1: true}
+	case w.C:
+		return map[uuid.UUID]bool{w.C: true, w.C1: true, w.C2: true}
 	}
 	return map[uuid.UUID]bool{t: true}
 }
 
-func (w *world) live() []uuid.UUID { return []uuid.UUID{w.A, w.A1, w.A2, w.B, w.B1} }
+// live returns the eight live tenants.
+func (w *world) live() []uuid.UUID {
+	return []uuid.UUID{w.A, w.A1, w.A2, w.B, w.B1, w.C, w.C1, w.C2}
+}
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
@@ -46,6 +51,7 @@ func newWorld(t *testing.T) *world {
 	w := &world{
 		pg: pg, owner: pg.OwnerPool(t), app: pg.AppPool(t),
 		A: uuid.New(), A1: uuid.New(), A2: uuid.New(), AD: uuid.New(), B: uuid.New(), B1: uuid.New(),
+		C: uuid.New(), C1: uuid.New(), C2: uuid.New(),
 		user: map[uuid.UUID]uuid.UUID{}, project: map[uuid.UUID]uuid.UUID{},
 	}
 	type tn struct {
@@ -54,7 +60,8 @@ func newWorld(t *testing.T) *world {
 		deleted    bool
 	}
 	for _, x := range []tn{
-		{w.A, uuid.Nil, "A", false}, {w.B, uuid.Nil, "B", false},
+		{w.A, uuid.Nil, "A", false}, {w.B, uuid.Nil, "B", false}, {w.C, uuid.Nil, "C", false},
+		{w.C1, w.C, "C1", false}, {w.C2, w.C, "C2", false},
 		{w.A1, w.A, "A1", false}, {w.A2, w.A, "A2", false}, {w.AD, w.A, "AD", true}, {w.B1, w.B, "B1", false},
 	} {
 		typ, parent := "parent", any(nil)
