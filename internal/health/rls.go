@@ -92,12 +92,17 @@ func CheckRLS(ctx context.Context, db *sql.DB, appRole string, tables []string) 
 		}
 		findings = append(findings, f...)
 	}
-	f, err := tableFindings(ctx, tx, appRole, tables)
+	// Which policies apply can only be asked of an existing role.
+	exists := entered || problem != problemNoRole
+	f, err := tableFindings(ctx, tx, appRole, exists, tables)
 	if err != nil {
 		return nil, err
 	}
 	return append(findings, f...), nil
 }
+
+// problemNoRole is the finding for an app role that does not exist.
+const problemNoRole = "role does not exist"
 
 // enterRole runs the settings statement (no tenant) in tx. entered is true
 // when tx now runs as appRole; problem is set when the role is missing or
@@ -108,7 +113,7 @@ func enterRole(ctx context.Context, tx *sql.Tx, appRole string) (entered bool, p
 		return false, "", fmt.Errorf("rls check: looking up role: %w", err)
 	}
 	if !exists {
-		return false, "role does not exist", nil
+		return false, problemNoRole, nil
 	}
 	query, args := tenant.SettingsStatement(tenant.Context{}, appRole, 0)
 	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
@@ -167,11 +172,11 @@ ORDER BY 1`, appRole)
 			rows.Close()
 			return nil, fmt.Errorf("rls check: %w", err)
 		}
-		what := "a superuser"
+		what := "is a superuser"
 		if !s {
 			what = "has BYPASSRLS"
 		}
-		add("role is a member of role %s, which is %s", name, what)
+		add("role is a member of role %s, which %s", name, what)
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err

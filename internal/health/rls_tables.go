@@ -22,13 +22,14 @@ type tableInfo struct {
 
 // tableFindings checks the tenant-scoped tables, the tenants table, the
 // foreign keys between tenant-scoped tables and unlisted tenant_id columns.
-func tableFindings(ctx context.Context, tx *sql.Tx, appRole string, scoped []string) ([]Finding, error) {
+// Policies are only checked when roleExists.
+func tableFindings(ctx context.Context, tx *sql.Tx, appRole string, roleExists bool, scoped []string) ([]Finding, error) {
 	var findings []Finding
 	guarded := map[string]tableInfo{}
 	names := append(slices.Clone(scoped), TenantsTable)
 	for i, name := range names {
 		isScoped := i < len(scoped)
-		f, oid, err := checkTable(ctx, tx, appRole, name, isScoped)
+		f, oid, err := checkTable(ctx, tx, appRole, roleExists, name, isScoped)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +69,7 @@ ORDER BY 1`)
 }
 
 // checkTable checks one guarded table; oid is 0 when it does not exist.
-func checkTable(ctx context.Context, tx *sql.Tx, appRole, name string, scoped bool) ([]Finding, uint32, error) {
+func checkTable(ctx context.Context, tx *sql.Tx, appRole string, roleExists bool, name string, scoped bool) ([]Finding, uint32, error) {
 	var findings []Finding
 	add := func(problem string) { findings = append(findings, Finding{name, problem}) }
 
@@ -94,36 +95,13 @@ WHERE c.oid = to_regclass(quote_ident($1)) AND c.relkind IN ('r', 'p')`, name).S
 		add("row level security is not forced")
 	}
 
-	// Policies that apply to appRole: to PUBLIC (0) or to a role whose
-	// privileges appRole has.
-	rows, err := tx.QueryContext(ctx, `
-SELECT p.polcmd::text
-FROM pg_catalog.pg_policy p
-WHERE p.polrelid = $1
-  AND (0 = ANY (p.polroles)
-       OR EXISTS (SELECT 1 FROM unnest(p.polroles) r(oid) WHERE r.oid <> 0 AND pg_has_role($2, r.oid, 'USAGE')))`,
-		oid, appRole)
-	if err != nil {
-		return nil, 0, fmt.Errorf("rls check: reading policies of %s: %w", name, err)
-	}
-	have := map[string]bool{}
-	for rows.Next() {
-		var cmd string
-		if err := rows.Scan(&cmd); err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("rls check: %w", err)
+	if roleExists {
+		f, err := policyFindings(ctx, tx, appRole, name, oid)
+		if err != nil {
+			return nil, 0, err
 		}
-		have[cmd] = true
+		findings = append(findings, f...)
 	}
-	if err := closeRows(rows); err != nil {
-		return nil, 0, err
-	}
-	for _, c := range commands {
-		if !have[c.code] && !have["*"] {
-			add(fmt.Sprintf("no %s policy applies to role %s", c.name, appRole))
-		}
-	}
-
 	if scoped {
 		var typ string
 		var notNull bool
@@ -141,6 +119,42 @@ WHERE a.attrelid = $1 AND a.attname = 'tenant_id' AND NOT a.attisdropped`, oid).
 		}
 	}
 	return findings, oid, nil
+}
+
+// policyFindings reports the commands of table (oid) for which no policy
+// applies to appRole.
+func policyFindings(ctx context.Context, tx *sql.Tx, appRole, name string, oid uint32) ([]Finding, error) {
+	var findings []Finding
+	// Policies that apply to appRole: to PUBLIC (0) or to a role whose
+	// privileges appRole has.
+	rows, err := tx.QueryContext(ctx, `
+SELECT p.polcmd::text
+FROM pg_catalog.pg_policy p
+WHERE p.polrelid = $1
+  AND (0 = ANY (p.polroles)
+       OR EXISTS (SELECT 1 FROM unnest(p.polroles) r(oid) WHERE r.oid <> 0 AND pg_has_role($2, r.oid, 'USAGE')))`,
+		oid, appRole)
+	if err != nil {
+		return nil, fmt.Errorf("rls check: reading policies of %s: %w", name, err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var cmd string
+		if err := rows.Scan(&cmd); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("rls check: %w", err)
+		}
+		have[cmd] = true
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	for _, c := range commands {
+		if !have[c.code] && !have["*"] {
+			findings = append(findings, Finding{name, fmt.Sprintf("no %s policy applies to role %s", c.name, appRole)})
+		}
+	}
+	return findings, nil
 }
 
 // foreignKeyFindings reports foreign keys between tenant-scoped tables that
