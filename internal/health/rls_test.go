@@ -157,6 +157,10 @@ func TestCheckRLSRoleAttributes(t *testing.T) {
 	d.exec(t, "GRANT "+bypass+" TO "+pgtest.TesterRole, "GRANT mtdb_app TO "+bypass)
 	assertContains(t, d.check(t, bypass), bypass+": role has BYPASSRLS")
 
+	super := d.tempRole(t, "SUPERUSER")
+	d.exec(t, "GRANT "+super+" TO "+pgtest.TesterRole)
+	assertContains(t, d.check(t, super), super+": role is a superuser")
+
 	notEnterable := d.tempRole(t, "NOSUPERUSER NOBYPASSRLS")
 	assertContains(t, d.check(t, notEnterable), notEnterable+": the login role cannot enter this role")
 
