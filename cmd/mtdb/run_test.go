@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -318,5 +319,56 @@ func TestServeStartsWhileDatabaseUnreachable(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run returned %v", err)
+	}
+}
+
+func TestProductionLogsAreJSONAndMasked(t *testing.T) {
+	t.Chdir(t.TempDir())
+	secret := "prod-secret-" + strings.Repeat("z", 32)
+	port := freePort(t)
+	env := map[string]string{
+		"ENVIRONMENT":    "production",
+		"JWT_SECRET_KEY": secret,
+		"DATABASE_URL":   "postgres://app:db-password-123@127.0.0.1:" + strconv.Itoa(freePort(t)) + "/mtdb?sslmode=disable",
+		"SERVER_HOST":    "127.0.0.1", "SERVER_PORT": strconv.Itoa(port),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut bytes.Buffer
+	e := &cmdEnv{getenv: fakeEnv(env), stdout: &out, stderr: &errOut, version: "test"}
+	listening := make(chan net.Addr, 1)
+	e.onListen = func(a net.Addr) { listening <- a }
+	done := make(chan error, 1)
+	go func() { done <- e.dispatch(ctx, "serve", nil) }()
+	select {
+	case a := <-listening:
+		res, err := http.Get("http://" + a.String() + "/nope")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	case err := <-done:
+		t.Fatalf("serve returned %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	logs := errOut.String()
+	for _, secretText := range []string{secret, "db-password-123"} {
+		if strings.Contains(logs, secretText) {
+			t.Fatalf("logs leak %q", secretText)
+		}
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("log line is not one JSON object: %q", line)
+		}
+		n++
+	}
+	if n < 3 || !strings.Contains(logs, `"effective configuration"`) || !strings.Contains(logs, `"route":"unmatched"`) {
+		t.Fatalf("expected startup, config and access log lines, got:\n%s", logs)
 	}
 }
