@@ -27,6 +27,25 @@ type dbServer struct {
 	srv     *Server
 	base    string
 	checker *health.Checker
+	logs    *lockedBuffer
+}
+
+// lockedBuffer collects log output written by concurrent requests.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // newDBServer serves the API over databaseURL with the real checks.
@@ -43,7 +62,8 @@ func newDBServer(t *testing.T, databaseURL string, env map[string]string) *dbSer
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
 	checker := health.New(health.Options{
 		Pool:     db.Pool,
 		Pending:  func(ctx context.Context) (int, error) { return migrate.PendingFrom(ctx, db.SQL, "") },
@@ -58,7 +78,7 @@ func newDBServer(t *testing.T, databaseURL string, env map[string]string) *dbSer
 	srv := NewServer(cfg, log, Deps{Version: "test", Health: checker, Pool: db.Pool, Ent: db.Ent, Verifier: v})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &dbServer{srv: srv, base: ts.URL, checker: checker}
+	return &dbServer{srv: srv, base: ts.URL, checker: checker, logs: logs}
 }
 
 func getJSON(t *testing.T, url string) (int, map[string]any) {
@@ -150,6 +170,34 @@ func TestMethodNotAllowedAndNotFoundOnResourceRoutes(t *testing.T) {
 		if res, raw := sendRequest(t, req); res.StatusCode != tc.status {
 			t.Errorf("with token %s %s: %d %s, want %d", tc.method, tc.path, res.StatusCode, raw, tc.status)
 		}
+	}
+
+	// The access log names the effective tenant.
+	req := buildRequest(t, "POST", s.base+"/api/v1/tenants", strings.NewReader(`{"name":"Logged Org","tenant_type":"parent"}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	res, raw := sendRequest(t, req)
+	var created struct {
+		TenantID string `json:"tenant_id"`
+	}
+	if err := json.Unmarshal(raw, &created); res.StatusCode != 201 || err != nil || created.TenantID == "" {
+		t.Fatalf("create tenant: %d %s", res.StatusCode, raw)
+	}
+	req = buildRequest(t, "GET", s.base+"/api/v1/users", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("X-Tenant-ID", created.TenantID)
+	req.Header.Set("X-Request-ID", "tenant-log-check")
+	if res, raw := sendRequest(t, req); res.StatusCode != 200 {
+		t.Fatalf("list users: %d %s", res.StatusCode, raw)
+	}
+	found := false
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, `"request_id":"tenant-log-check"`) && strings.Contains(line, `"route":"/api/v1/users"`) {
+			found = strings.Contains(line, `"tenant_id":"`+created.TenantID+`"`)
+		}
+	}
+	if !found {
+		t.Fatalf("access log line lacks tenant_id %s:\n%s", created.TenantID, s.logs.String())
 	}
 }
 
