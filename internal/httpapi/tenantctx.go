@@ -80,6 +80,9 @@ func resolve(req *http.Request, v *auth.Verifier, authRequired bool, client *ent
 	if err != nil {
 		return tenant.Context{}, err
 	}
+	if named != nil && *named == uuid.Nil {
+		return tenant.Context{}, errTenantForbidden() // no such tenant
+	}
 	ctx := req.Context()
 	if !authenticated {
 		if named == nil {
