@@ -32,12 +32,13 @@ type Config struct {
 	MigrationDatabaseURL string // owner URL for migrations; DatabaseURL when unset
 	AuthRequired         bool   // require a valid JWT on tenant endpoints
 
-	JWT      JWTConfig
-	Server   ServerConfig
-	CORS     CORSConfig
-	Log      LogConfig
-	Database DatabaseConfig
-	Health   HealthConfig
+	JWT       JWTConfig
+	Server    ServerConfig
+	CORS      CORSConfig
+	Log       LogConfig
+	Database  DatabaseConfig
+	Health    HealthConfig
+	RateLimit RateLimitConfig
 
 	// Warnings are problems that are allowed but must be shouted about at
 	// startup (for example the fixed development JWT secret).
@@ -97,6 +98,12 @@ type DatabaseConfig struct {
 // HealthConfig holds the background self-check settings.
 type HealthConfig struct {
 	CheckInterval time.Duration // how often RLS and migrations are re-checked
+}
+
+// RateLimitConfig holds the per-client request rate limit.
+type RateLimitConfig struct {
+	RequestsPerSecond float64 // sustained rate per client IP; 0 disables the limit
+	Burst             int     // requests allowed at once; 0 means ceil(RequestsPerSecond)
 }
 
 // IsDevelopment reports whether the environment is development.

@@ -66,6 +66,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"unparsable pool size", map[string]string{"DATABASE_MAX_CONNS": "ten"}, "DATABASE_MAX_CONNS"},
 		{"bad app role", map[string]string{"DATABASE_APP_ROLE": "mtdb app; drop"}, "DATABASE_APP_ROLE"},
 		{"health interval over 30s", map[string]string{"HEALTH_CHECK_INTERVAL": "1m"}, "HEALTH_CHECK_INTERVAL"},
+		{"negative rate limit", map[string]string{"RATE_LIMIT_REQUESTS_PER_SECOND": "-1"}, "RATE_LIMIT_REQUESTS_PER_SECOND"},
+		{"unparsable burst", map[string]string{"RATE_LIMIT_BURST": "many"}, "RATE_LIMIT_BURST"},
 		{"missing config file", map[string]string{"CONFIG_FILE": "/nonexistent/mtdb.yaml"}, "CONFIG_FILE"},
 	}
 	for _, tc := range cases {

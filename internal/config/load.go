@@ -38,32 +38,35 @@ var Keys = []string{
 	"database.max_conn_idle_time", "database.connect_timeout",
 	"database.acquire_timeout", "database.statement_timeout", "database.app_role",
 	"health.check_interval",
+	"rate_limit.requests_per_second", "rate_limit.burst",
 }
 
 // defaults returns the built-in default of every key for an environment.
 func defaults(env string) map[string]string {
 	d := map[string]string{
-		"environment":                 EnvDevelopment,
-		"auth_required":               "true",
-		"server.host":                 "0.0.0.0",
-		"server.port":                 "8000",
-		"server.read_timeout":         "15s",
-		"server.write_timeout":        "30s",
-		"server.idle_timeout":         "60s",
-		"server.request_timeout":      "15s",
-		"server.shutdown_timeout":     "20s",
-		"server.body_limit":           "1MiB",
-		"log.level":                   "info",
-		"log.format":                  "json",
-		"database.max_conns":          "10",
-		"database.min_conns":          "0",
-		"database.max_conn_lifetime":  "1h",
-		"database.max_conn_idle_time": "30m",
-		"database.connect_timeout":    "5s",
-		"database.acquire_timeout":    "3s",
-		"database.statement_timeout":  "10s",
-		"database.app_role":           "mtdb_app",
-		"health.check_interval":       "10s",
+		"environment":                    EnvDevelopment,
+		"auth_required":                  "true",
+		"server.host":                    "0.0.0.0",
+		"server.port":                    "8000",
+		"server.read_timeout":            "15s",
+		"server.write_timeout":           "30s",
+		"server.idle_timeout":            "60s",
+		"server.request_timeout":         "15s",
+		"server.shutdown_timeout":        "20s",
+		"server.body_limit":              "1MiB",
+		"log.level":                      "info",
+		"log.format":                     "json",
+		"database.max_conns":             "10",
+		"database.min_conns":             "0",
+		"database.max_conn_lifetime":     "1h",
+		"database.max_conn_idle_time":    "30m",
+		"database.connect_timeout":       "5s",
+		"database.acquire_timeout":       "3s",
+		"database.statement_timeout":     "10s",
+		"database.app_role":              "mtdb_app",
+		"health.check_interval":          "10s",
+		"rate_limit.requests_per_second": "0",
+		"rate_limit.burst":               "0",
 	}
 	if env == EnvDevelopment {
 		d["database_url"] = DevDatabaseURL
@@ -196,6 +199,14 @@ func (p *parser) integer(key string, lo, hi int) int {
 	return n
 }
 
+func (p *parser) float(key string) float64 {
+	f, err := strconv.ParseFloat(p.raw[key], 64)
+	if err != nil || f < 0 || f != f {
+		p.fail(key, "%q is not a non-negative number", p.raw[key])
+	}
+	return f
+}
+
 func (p *parser) duration(key string) time.Duration {
 	d, err := time.ParseDuration(p.raw[key])
 	if err != nil {
@@ -282,6 +293,10 @@ func parse(raw map[string]string) (*Config, error) {
 			AppRole:          p.str("database.app_role"),
 		},
 		Health: HealthConfig{CheckInterval: p.duration("health.check_interval")},
+		RateLimit: RateLimitConfig{
+			RequestsPerSecond: p.float("rate_limit.requests_per_second"),
+			Burst:             p.integer("rate_limit.burst", 0, 1000000),
+		},
 	}
 	if p.err != nil {
 		var se *SettingError

@@ -63,7 +63,11 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect() // the peer address; X-Forwarded-For is not trusted
 	e.Use(withRequestID, s.observe, s.recoverPanic, securityHeaders)
+	if cfg.RateLimit.RequestsPerSecond > 0 {
+		e.Use(rateLimit(cfg.RateLimit))
+	}
 	if len(cfg.CORS.AllowedOrigins) > 0 { // an empty list allows no origin (Echo would default to *)
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  cfg.CORS.AllowedOrigins,

@@ -363,3 +363,21 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		t.Fatal("readiness not switched to shutting down")
 	}
 }
+
+func TestRateLimit(t *testing.T) {
+	_, base := newBareServer(t, map[string]string{"RATE_LIMIT_REQUESTS_PER_SECOND": "0.5", "RATE_LIMIT_BURST": "2"}, nil)
+	statuses := []int{}
+	for range 3 {
+		res, raw := sendRequest(t, buildRequest(t, "GET", base+"/nope", nil))
+		statuses = append(statuses, res.StatusCode)
+		if res.StatusCode == 429 && (res.Header.Get("Retry-After") != "2" || !strings.Contains(string(raw), `"RATE_LIMITED"`)) {
+			t.Fatalf("429 without Retry-After or code: %v %s", res.Header, raw)
+		}
+	}
+	if statuses[0] != 404 || statuses[1] != 404 || statuses[2] != 429 {
+		t.Fatalf("statuses %v, want [404 404 429]", statuses)
+	}
+	if res, _ := sendRequest(t, buildRequest(t, "GET", base+"/api/v1/health/liveness", nil)); res.StatusCode != 200 {
+		t.Fatalf("health probes must not be rate limited: %d", res.StatusCode)
+	}
+}
