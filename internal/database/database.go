@@ -48,6 +48,9 @@ type DB struct {
 	Pool *pgxpool.Pool
 	SQL  *sql.DB
 	Ent  *ent.Client
+	// Driver is the tenant driver under Ent, for the rare raw statement:
+	// it runs in the tenant context of ctx like everything else.
+	Driver dialect.Driver
 	// AppRole is the effective restricted role (Options.AppRole or the default).
 	AppRole string
 }
@@ -106,6 +109,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		Pool:    pool,
 		SQL:     sqlDB,
 		Ent:     ent.NewClient(ent.Driver(drv)),
+		Driver:  drv,
 		AppRole: appRole,
 	}, nil
 }
