@@ -207,3 +207,34 @@ func TestRawSQLNoTenant(t *testing.T) {
 		}
 	}
 }
+
+func TestRawSQLVisibility(t *testing.T) {
+	w := newWorld(t)
+	for _, tc := range tableCases() {
+		for _, actor := range w.live() {
+			err := asApp(t, w, actor, func(ctx context.Context, tx pgx.Tx) error {
+				rows, err := tx.Query(ctx, `SELECT tenant_id FROM `+tc.table)
+				if err != nil {
+					return err
+				}
+				ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+				if err != nil {
+					return err
+				}
+				got := map[uuid.UUID]bool{}
+				for _, id := range ids {
+					got[id] = true
+				}
+				want := w.visible(actor)
+				if len(ids) != len(want) {
+					t.Errorf("%s as %s: %d rows, want %d", tc.table, actor, len(ids), len(want))
+				}
+				assertSameSet(t, tc.table+" tenants", got, want)
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s as %s: %v", tc.table, actor, err)
+			}
+		}
+	}
+}
