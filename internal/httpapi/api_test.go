@@ -62,7 +62,34 @@ func newAPI(t *testing.T) *api {
 	}
 	log := slog.New(slog.DiscardHandler)
 	s := httpapi.NewServer(cfg, log, httpapi.Deps{Ent: d.Ent, Verifier: v, Pool: d.Pool})
-	return &api{t: t, h: s.Handler()}
+	return &api{t: t, h: specChecked(t, failOn500(t, s.Handler()))}
+}
+
+// failOn500 fails t for every 500 the handler answers: a request that a
+// test sends, however bad, must get a deliberate status, never an
+// internal error.
+func failOn500(t *testing.T, h http.Handler) http.Handler {
+	t.Helper()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if sw.status == http.StatusInternalServerError {
+			t.Errorf("%s %s answered 500", r.Method, r.URL.RequestURI())
+		}
+	})
+}
+
+// statusWriter remembers the status written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // token mints a token for role in tenant id (uuid.Nil: none).
