@@ -100,10 +100,13 @@ type HealthConfig struct {
 	CheckInterval time.Duration // how often RLS and migrations are re-checked
 }
 
-// RateLimitConfig holds the per-client request rate limit.
+// RateLimitConfig holds the per-client and per-tenant request rate limits.
 type RateLimitConfig struct {
 	RequestsPerSecond float64 // sustained rate per client IP; 0 disables the limit
 	Burst             int     // requests allowed at once; 0 means ceil(RequestsPerSecond)
+
+	TenantRequestsPerSecond float64 // sustained rate per effective tenant; 0 disables the limit
+	TenantBurst             int     // per-tenant burst; 0 means ceil(TenantRequestsPerSecond)
 }
 
 // IsDevelopment reports whether the environment is development.

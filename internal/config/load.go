@@ -39,6 +39,7 @@ var Keys = []string{
 	"database.acquire_timeout", "database.statement_timeout", "database.app_role",
 	"health.check_interval",
 	"rate_limit.requests_per_second", "rate_limit.burst",
+	"rate_limit.tenant_requests_per_second", "rate_limit.tenant_burst",
 }
 
 // defaults returns the built-in default of every key for an environment.
@@ -67,12 +68,17 @@ func defaults(env string) map[string]string {
 		"health.check_interval":          "10s",
 		"rate_limit.requests_per_second": "0",
 		"rate_limit.burst":               "0",
+		// Per tenant: off in development, on elsewhere.
+		"rate_limit.tenant_requests_per_second": "100",
+		"rate_limit.tenant_burst":               "200",
 	}
 	if env == EnvDevelopment {
 		d["database_url"] = DevDatabaseURL
 		d["jwt.secret_key"] = DevJWTSecret
 		d["cors.allowed_origins"] = "*"
 		d["log.format"] = "text"
+		d["rate_limit.tenant_requests_per_second"] = "0"
+		d["rate_limit.tenant_burst"] = "0"
 	}
 	return d
 }
@@ -296,6 +302,9 @@ func parse(raw map[string]string) (*Config, error) {
 		RateLimit: RateLimitConfig{
 			RequestsPerSecond: p.float("rate_limit.requests_per_second"),
 			Burst:             p.integer("rate_limit.burst", 0, 1000000),
+
+			TenantRequestsPerSecond: p.float("rate_limit.tenant_requests_per_second"),
+			TenantBurst:             p.integer("rate_limit.tenant_burst", 0, 1000000),
 		},
 	}
 	if p.err != nil {

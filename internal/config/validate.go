@@ -152,13 +152,15 @@ func (c *Config) String() string {
 		"idle_timeout=%s request_timeout=%s shutdown_timeout=%s body_limit=%d cors.allowed_origins=%q "+
 		"log.level=%s log.format=%s database.max_conns=%d database.min_conns=%d database.app_role=%s "+
 		"database.acquire_timeout=%s database.statement_timeout=%s health.check_interval=%s "+
-		"rate_limit.requests_per_second=%g rate_limit.burst=%d",
+		"rate_limit.requests_per_second=%g rate_limit.burst=%d "+
+		"rate_limit.tenant_requests_per_second=%g rate_limit.tenant_burst=%d",
 		c.Environment, MaskURL(c.DatabaseURL), MaskURL(c.MigrationDatabaseURL), c.AuthRequired,
 		maskSecret(c.JWT.SecretKey), c.JWT.Issuer, c.JWT.Audience, c.Server.Addr(), c.Server.ReadTimeout,
 		c.Server.WriteTimeout, c.Server.IdleTimeout, c.Server.RequestTimeout, c.Server.ShutdownTimeout,
 		c.Server.BodyLimit, strings.Join(c.CORS.AllowedOrigins, ","), c.Log.Level, c.Log.Format,
 		c.Database.MaxConns, c.Database.MinConns, c.Database.AppRole, c.Database.AcquireTimeout,
-		c.Database.StatementTimeout, c.Health.CheckInterval, c.RateLimit.RequestsPerSecond, c.RateLimit.Burst)
+		c.Database.StatementTimeout, c.Health.CheckInterval, c.RateLimit.RequestsPerSecond, c.RateLimit.Burst,
+		c.RateLimit.TenantRequestsPerSecond, c.RateLimit.TenantBurst)
 }
 
 // LogValue renders the configuration for slog with secrets masked.
@@ -181,6 +183,7 @@ func (c *Config) LogValue() slog.Value {
 			"connect_timeout", c.Database.ConnectTimeout.String(), "acquire_timeout", c.Database.AcquireTimeout.String(),
 			"statement_timeout", c.Database.StatementTimeout.String(), "app_role", c.Database.AppRole),
 		slog.Group("health", "check_interval", c.Health.CheckInterval.String()),
-		slog.Group("rate_limit", "requests_per_second", c.RateLimit.RequestsPerSecond, "burst", c.RateLimit.Burst),
+		slog.Group("rate_limit", "requests_per_second", c.RateLimit.RequestsPerSecond, "burst", c.RateLimit.Burst,
+			"tenant_requests_per_second", c.RateLimit.TenantRequestsPerSecond, "tenant_burst", c.RateLimit.TenantBurst),
 	)
 }

@@ -31,8 +31,11 @@ func (s *Server) routes() {
 	if s.deps.Ent == nil || s.deps.Verifier == nil {
 		return
 	}
-	tc := TenantContext(s.deps.Verifier, s.cfg.AuthRequired, s.deps.Ent) // token → effective tenant → RLS context
-	registerTenants(v1, tenants.NewService(s.deps.Ent), tc)              // /tenants, /tenants/:id, /tenants/:id/hierarchy
-	registerUsers(v1, users.NewService(s.deps.Ent), tc)                  // /users, /users/:id
-	registerProjects(v1, projects.NewService(s.deps.Ent), tc)            // /projects, /projects/:id
+	tc := []echo.MiddlewareFunc{TenantContext(s.deps.Verifier, s.cfg.AuthRequired, s.deps.Ent)} // token → effective tenant → RLS context
+	if s.cfg.RateLimit.TenantRequestsPerSecond > 0 {
+		tc = append(tc, tenantRateLimit(s.cfg.RateLimit)) // per effective tenant, after the per-IP limit
+	}
+	registerTenants(v1, tenants.NewService(s.deps.Ent), tc...)   // /tenants, /tenants/:id, /tenants/:id/hierarchy
+	registerUsers(v1, users.NewService(s.deps.Ent), tc...)       // /users, /users/:id
+	registerProjects(v1, projects.NewService(s.deps.Ent), tc...) // /projects, /projects/:id
 }
