@@ -189,6 +189,9 @@ func TestVisibility(t *testing.T) {
 	eq(got, []uuid.UUID{w.A1.ID})
 	got, total = list(w.platform, tenants.ListParams{Type: "parent"})
 	eq(got, []uuid.UUID{w.A.ID, w.B.ID})
+	if total != 2 {
+		t.Fatalf("total %d parents, want 2", total)
+	}
 	got, total = list(w.platform, tenants.ListParams{Limit: 2, Offset: 1})
 	eq(got, []uuid.UUID{w.B.ID, w.A2.ID})
 	if total != 4 {
