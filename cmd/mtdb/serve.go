@@ -113,7 +113,19 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: readiness is 503, draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
+	// Readiness turns 503 at once; during the grace period the listener
+	// stays open so that load balancers notice before connections are
+	// refused. Then Shutdown stops accepting and drains in-flight requests.
+	checker.SetShuttingDown()
+	if g := cfg.Server.ShutdownGrace; g > 0 {
+		log.Info("shutting down: readiness is 503, still accepting during the grace period", "grace", g.String())
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http server: %w", err)
+		case <-time.After(g):
+		}
+	}
+	log.Info("shutting down: refusing new connections, draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

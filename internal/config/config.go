@@ -66,6 +66,7 @@ type ServerConfig struct {
 	IdleTimeout     time.Duration
 	RequestTimeout  time.Duration // per-request context deadline
 	ShutdownTimeout time.Duration // how long in-flight requests may take to drain
+	ShutdownGrace   time.Duration // after SIGTERM: readiness 503 while still accepting, before draining
 	BodyLimit       int64         // maximum request body in bytes
 }
 

@@ -30,7 +30,7 @@ var Keys = []string{
 	"environment", "database_url", "migration_database_url", "auth_required",
 	"jwt.secret_key", "jwt.issuer", "jwt.audience",
 	"server.host", "server.port", "server.read_timeout", "server.write_timeout",
-	"server.idle_timeout", "server.request_timeout", "server.shutdown_timeout",
+	"server.idle_timeout", "server.request_timeout", "server.shutdown_timeout", "server.shutdown_grace",
 	"server.body_limit",
 	"cors.allowed_origins",
 	"log.level", "log.format",
@@ -54,6 +54,7 @@ func defaults(env string) map[string]string {
 		"server.idle_timeout":            "60s",
 		"server.request_timeout":         "15s",
 		"server.shutdown_timeout":        "20s",
+		"server.shutdown_grace":          "5s", // load balancers see readiness 503 before the listener closes
 		"server.body_limit":              "1MiB",
 		"log.level":                      "info",
 		"log.format":                     "json",
@@ -78,6 +79,7 @@ func defaults(env string) map[string]string {
 		d["cors.allowed_origins"] = "*"
 		d["log.format"] = "text"
 		d["rate_limit.tenant_requests_per_second"] = "0"
+		d["server.shutdown_grace"] = "0s"
 		d["rate_limit.tenant_burst"] = "0"
 	}
 	return d
@@ -225,6 +227,16 @@ func (p *parser) duration(key string) time.Duration {
 	return d
 }
 
+// nonNegativeDuration is duration that also accepts 0 (off).
+func (p *parser) nonNegativeDuration(key string) time.Duration {
+	d, err := time.ParseDuration(p.raw[key])
+	if err != nil || d < 0 {
+		p.fail(key, "%q is not a duration of 0 or more (e.g. 0s, 5s)", p.raw[key])
+		return 0
+	}
+	return d
+}
+
 func (p *parser) size(key string) int64 {
 	n, err := parseSize(p.raw[key])
 	if err != nil {
@@ -284,6 +296,7 @@ func parse(raw map[string]string) (*Config, error) {
 			IdleTimeout:     p.duration("server.idle_timeout"),
 			RequestTimeout:  p.duration("server.request_timeout"),
 			ShutdownTimeout: p.duration("server.shutdown_timeout"),
+			ShutdownGrace:   p.nonNegativeDuration("server.shutdown_grace"),
 			BodyLimit:       p.size("server.body_limit"),
 		},
 		CORS: CORSConfig{AllowedOrigins: p.list("cors.allowed_origins")},

@@ -149,14 +149,14 @@ func maskSecret(s string) string {
 func (c *Config) String() string {
 	return fmt.Sprintf("environment=%s database_url=%s migration_database_url=%s auth_required=%t "+
 		"jwt.secret_key=%s jwt.issuer=%q jwt.audience=%q server=%s read_timeout=%s write_timeout=%s "+
-		"idle_timeout=%s request_timeout=%s shutdown_timeout=%s body_limit=%d cors.allowed_origins=%q "+
+		"idle_timeout=%s request_timeout=%s shutdown_timeout=%s shutdown_grace=%s body_limit=%d cors.allowed_origins=%q "+
 		"log.level=%s log.format=%s database.max_conns=%d database.min_conns=%d database.app_role=%s "+
 		"database.acquire_timeout=%s database.statement_timeout=%s health.check_interval=%s "+
 		"rate_limit.requests_per_second=%g rate_limit.burst=%d "+
 		"rate_limit.tenant_requests_per_second=%g rate_limit.tenant_burst=%d",
 		c.Environment, MaskURL(c.DatabaseURL), MaskURL(c.MigrationDatabaseURL), c.AuthRequired,
 		maskSecret(c.JWT.SecretKey), c.JWT.Issuer, c.JWT.Audience, c.Server.Addr(), c.Server.ReadTimeout,
-		c.Server.WriteTimeout, c.Server.IdleTimeout, c.Server.RequestTimeout, c.Server.ShutdownTimeout,
+		c.Server.WriteTimeout, c.Server.IdleTimeout, c.Server.RequestTimeout, c.Server.ShutdownTimeout, c.Server.ShutdownGrace,
 		c.Server.BodyLimit, strings.Join(c.CORS.AllowedOrigins, ","), c.Log.Level, c.Log.Format,
 		c.Database.MaxConns, c.Database.MinConns, c.Database.AppRole, c.Database.AcquireTimeout,
 		c.Database.StatementTimeout, c.Health.CheckInterval, c.RateLimit.RequestsPerSecond, c.RateLimit.Burst,
@@ -174,7 +174,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Group("jwt", "secret_key", maskSecret(c.JWT.SecretKey), "issuer", c.JWT.Issuer, "audience", c.JWT.Audience),
 		slog.Group("server", "addr", c.Server.Addr(), "read_timeout", c.Server.ReadTimeout.String(),
 			"write_timeout", c.Server.WriteTimeout.String(), "idle_timeout", c.Server.IdleTimeout.String(),
-			"request_timeout", c.Server.RequestTimeout.String(), "shutdown_timeout", c.Server.ShutdownTimeout.String(),
+			"request_timeout", c.Server.RequestTimeout.String(), "shutdown_timeout", c.Server.ShutdownTimeout.String(), "shutdown_grace", c.Server.ShutdownGrace.String(),
 			"body_limit", c.Server.BodyLimit),
 		slog.String("cors_allowed_origins", strings.Join(c.CORS.AllowedOrigins, ",")),
 		slog.Group("log", "level", c.Log.Level, "format", c.Log.Format),
