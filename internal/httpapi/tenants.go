@@ -91,6 +91,9 @@ func (h tenantHandlers) create(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := checkMetadata(req.Metadata); err != nil {
+		return err
+	}
 	parent, err := optionalUUID("parent_tenant_id", req.ParentTenantID)
 	if err != nil {
 		return err
@@ -143,6 +146,9 @@ func (h tenantHandlers) update(c echo.Context) error {
 	}
 	var req updateTenantRequest
 	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := checkMetadata(req.Metadata); err != nil {
 		return err
 	}
 	in := tenants.UpdateInput{Name: req.Name, Metadata: req.Metadata}
