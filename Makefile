@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: help run build test generate lint migration check-generated
+.PHONY: help run build test generate lint migration check-generated bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -29,3 +29,7 @@ lint: ## go vet and staticcheck
 migration: generate ## new migration from changed Ent schemas: make migration NAME=add_invoices [DEV_URL=postgres://...]
 	@test -n "$(NAME)" || { echo "usage: make migration NAME=add_invoices [DEV_URL=postgres://.../scratch]" >&2; exit 2; }
 	$(GO) run ./cmd/mtdb migrate diff $(NAME) $(if $(DEV_URL),--dev-url '$(DEV_URL)')
+
+bench: build ## benchmarks: API vs reference server vs database alone, RLS cost, growth; writes bench/results/<date>.md and .json (BEFORE=bin/mtdb-old also measures an older binary in the same run)
+	$(GO) build -o bin/bench ./bench
+	./bin/bench -mtdb bin/mtdb $(if $(BEFORE),-before $(BEFORE))

@@ -15,6 +15,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -41,6 +42,9 @@ type Options struct {
 	AppRole string
 	// StatementTimeout is the transaction-local statement_timeout (0: none).
 	StatementTimeout time.Duration
+	// Tracer, when set, sees every statement of every pooled connection
+	// (the benchmark counts round trips per request with it).
+	Tracer pgx.QueryTracer
 }
 
 // DB holds the three views of one connection pool. Close it once.
@@ -84,6 +88,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	if opts.ConnectTimeout > 0 {
 		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	}
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mtdb/mtdb/internal/auth"
+)
+
+// statementTimeout is the API's default database.statement_timeout; the
+// reference server and the floor send the same settings statement.
+const statementTimeout = 10 * time.Second
+
+// run is the whole benchmark.
+func run(ctx context.Context, o options) error {
+	started := time.Now()
+	db, err := createDB(ctx, o.serverURL)
+	if err != nil {
+		return err
+	}
+	defer db.drop()
+	logf("database %s: migrating with %s", db.name, o.mtdb)
+	if out, err := exec.CommandContext(ctx, o.mtdb, "migrate", "apply", "--url", db.ownerURL).CombinedOutput(); err != nil {
+		return fmt.Errorf("migrate: %v: %s", err, out)
+	}
+	owner, err := pgx.Connect(ctx, db.ownerURL)
+	if err != nil {
+		return err
+	}
+	defer owner.Close(context.Background())
+	if err := grantApp(ctx, owner); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	w, err := seed(ctx, owner)
+	if err != nil {
+		return err
+	}
+	rep := &report{Started: started.UTC(), Tenants: w.Tenants, Users: w.Users, Projects: w.Projects,
+		SeedSeconds: time.Since(t0).Seconds(), Duration: o.duration.String(), MaxConns: o.maxConns}
+	logf("seeded %d tenants, %d users, %d projects in %.1fs", w.Tenants, w.Users, w.Projects, rep.SeedSeconds)
+
+	pool, err := newPool(ctx, db.appURL, o.maxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	floor := &dbWork{pool: pool, statementTimeout: statementTimeout}
+
+	apiEnv := []string{"ENVIRONMENT=production", "DATABASE_URL=" + db.appURL, "JWT_SECRET_KEY=" + jwtSecret,
+		"LOG_LEVEL=info", "LOG_FORMAT=json", "DATABASE_MAX_CONNS=" + itoa(o.maxConns), "RATE_LIMIT_REQUESTS_PER_SECOND=0",
+		"RATE_LIMIT_TENANT_REQUESTS_PER_SECOND=0", "SERVER_SHUTDOWN_GRACE=0s"}
+	servers := map[string]*server{}
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	start := func(name, bin string, args []string) error {
+		s, err := startServer(ctx, name, bin, args, apiEnv)
+		if err != nil {
+			return err
+		}
+		servers[name] = s
+		return nil
+	}
+	if err := start("api", o.mtdb, []string{"serve"}); err != nil {
+		return err
+	}
+	if o.before != "" {
+		if err := start("api_before", o.before, []string{"serve"}); err != nil {
+			return err
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := start("reference", self, []string{"ref", "-db", db.appURL, "-max-conns", itoa(o.maxConns)}); err != nil {
+		return err
+	}
+
+	rep.Matrix, err = runMatrix(ctx, o, w, servers, floor)
+	if err != nil {
+		return err
+	}
+	for name, s := range servers {
+		rep.PeakRSS = append(rep.PeakRSS, rssRow{Server: name, PeakMiB: peakRSS(s.pid())})
+	}
+	if rep.RLS, err = runRLS(ctx, o, owner, pool, w); err != nil {
+		return fmt.Errorf("rls: %w", err)
+	}
+	if rep.Growth, err = runGrowth(ctx, o, pool, w, servers["api"]); err != nil {
+		return fmt.Errorf("growth: %w", err)
+	}
+	if rep.Trips, err = countTrips(ctx, db.appURL, o.maxConns, w); err != nil {
+		return fmt.Errorf("round trips: %w", err)
+	}
+	rep.Finished = time.Now().UTC()
+	md, js, err := rep.write(o.out)
+	if err != nil {
+		return err
+	}
+	logf("wrote %s and %s in %s", md, js, time.Since(started).Round(time.Second))
+	return nil
+}
+
+func newPool(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = int32(maxConns)
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+// refMain is `bench ref -db URL`: the reference server, listening on
+// BENCH_ADDR until interrupted.
+func refMain(args []string) error {
+	fs := flag.NewFlagSet("ref", flag.ContinueOnError)
+	dbURL := fs.String("db", "", "database URL")
+	maxConns := fs.Int("max-conns", 10, "pool size")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	addr := os.Getenv("BENCH_ADDR")
+	if addr == "" || *dbURL == "" {
+		return errors.New("BENCH_ADDR and -db are required")
+	}
+	ctx, stop := notifyContext()
+	defer stop()
+	pool, err := newPool(ctx, *dbURL, *maxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(os.Getenv("JWT_SECRET_KEY"))})
+	if err != nil {
+		return err
+	}
+	return serveRef(ctx, addr, &refServer{verifier: v, work: &dbWork{pool: pool, statementTimeout: statementTimeout}})
+}
