@@ -33,3 +33,17 @@ migration: generate ## new migration from changed Ent schemas: make migration NA
 bench: build ## benchmarks: API vs reference server vs database alone, RLS cost, growth; writes bench/results/<date>.md and .json (BEFORE=bin/mtdb-old also measures an older binary in the same run)
 	$(GO) build -o bin/bench ./bench
 	./bin/bench -mtdb bin/mtdb $(if $(BEFORE),-before $(BEFORE))
+
+FUZZTIME ?= 20s
+.PHONY: test-faults fuzz
+
+test-faults: ## reliability tests: database outage under load, PgBouncer (transaction mode), graceful shutdown (~1 min; needs pgbouncer)
+	MTDB_FAULT_TESTS=1 $(GO) test -count=1 -v -timeout 10m ./internal/faults/
+
+fuzz: ## run every Fuzz target for FUZZTIME each (default 20s); their seeds also run in make test
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for fn in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | sed 's/^func //' | sort -u); do \
+	    echo "fuzz: $$dir $$fn for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done
