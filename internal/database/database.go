@@ -111,6 +111,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	drv := tenant.NewDriver(entsql.OpenDB(dialect.Postgres, sqlDB), tenant.DriverOptions{
 		AppRole:          appRole,
 		StatementTimeout: opts.StatementTimeout,
+		Pipeline:         true, // BEGIN + settings (+ a lone statement + COMMIT) in one round trip
 	})
 	return &DB{
 		Pool:    pool,

@@ -19,6 +19,13 @@ type DriverOptions struct {
 	// StatementTimeout, when positive, becomes the transaction-local
 	// statement_timeout, set by the same statement as the tenant settings.
 	StatementTimeout time.Duration
+	// Pipeline sends BEGIN and the settings statement in one round trip,
+	// and a statement outside a transaction together with its BEGIN,
+	// settings statement and COMMIT (see pipeline.go): the same statements
+	// in the same order, fewer network round trips. It needs drv to be an
+	// *entsql.Driver over a database/sql pool of pgx stdlib connections
+	// (as internal/database opens); otherwise it is ignored.
+	Pipeline bool
 }
 
 // beginner is the part of entsql.Driver that NewDriver needs besides
@@ -34,6 +41,7 @@ type beginner interface {
 type Driver struct {
 	drv  dialect.Driver
 	opts DriverOptions
+	db   *sql.DB // non-nil when pipelining
 }
 
 // NewDriver wraps drv, which must also implement
@@ -43,7 +51,11 @@ func NewDriver(drv dialect.Driver, opts DriverOptions) dialect.Driver {
 	if opts.AppRole == "" {
 		opts.AppRole = DefaultAppRole
 	}
-	return &Driver{drv: drv, opts: opts}
+	d := &Driver{drv: drv, opts: opts}
+	if ed, ok := drv.(*entsql.Driver); ok && opts.Pipeline {
+		d.db = ed.DB()
+	}
+	return d
 }
 
 // Dialect returns the wrapped driver's dialect.
@@ -72,6 +84,9 @@ func (d *Driver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, 
 	if opts != nil {
 		o = *opts
 	}
+	if d.db != nil {
+		return d.pipeBegin(ctx, o)
+	}
 	o.ReadOnly = o.ReadOnly || tc.ReadOnly
 	tx, err := b.BeginTx(ctx, &o)
 	if err != nil {
@@ -86,6 +101,9 @@ func (d *Driver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, 
 
 // Exec runs query in an implicit transaction: BEGIN, settings, query, COMMIT.
 func (d *Driver) Exec(ctx context.Context, query string, args, v any) error {
+	if d.db != nil {
+		return d.pipeExec(ctx, query, args, v)
+	}
 	tx, err := d.Tx(ctx)
 	if err != nil {
 		return err
@@ -103,6 +121,9 @@ func (d *Driver) Query(ctx context.Context, query string, args, v any) error {
 	rows, ok := v.(*entsql.Rows)
 	if !ok {
 		return fmt.Errorf("tenant: invalid rows type %T, expected *sql.Rows", v)
+	}
+	if d.db != nil {
+		return d.pipeQuery(ctx, query, args, rows)
 	}
 	tx, err := d.Tx(ctx)
 	if err != nil {
