@@ -4,15 +4,19 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Proxy forwards TCP connections from a loopback address to a target
 // (PostgreSQL). Cut simulates the database going away: every open
-// connection is reset and new ones are refused until Restore.
+// connection is reset and new ones are refused until Restore. Blackhole
+// simulates a network partition: connections stay open (new ones are even
+// accepted) but no byte gets through until Restore, which then resets them.
 type Proxy struct {
-	target string
-	addr   string
+	target  string
+	addr    string
+	stalled atomic.Bool
 
 	mu    sync.Mutex
 	ln    net.Listener // nil while cut
@@ -77,6 +81,14 @@ func (p *Proxy) untrack(cs ...net.Conn) {
 }
 
 func (p *Proxy) pipe(from net.Listener, down net.Conn) {
+	if p.stalled.Load() { // partitioned: accept, never answer
+		if p.track(from, down) {
+			_, _ = io.Copy(io.Discard, down)
+			p.untrack(down)
+		}
+		_ = down.Close()
+		return
+	}
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		_ = down.Close()
@@ -89,14 +101,35 @@ func (p *Proxy) pipe(from net.Listener, down net.Conn) {
 	}
 	done := make(chan struct{})
 	go func() {
-		_, _ = io.Copy(up, down)
+		p.copy(up, down)
 		p.untrack(down, up)
 		close(done)
 	}()
-	_, _ = io.Copy(down, up)
+	p.copy(down, up)
 	p.untrack(down, up)
 	<-done
 }
+
+// copy forwards src to dst until either fails, dropping what it reads
+// while the proxy is blackholed.
+func (p *Proxy) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.stalled.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Blackhole stops every byte in both directions, on open and new
+// connections alike, until Restore.
+func (p *Proxy) Blackhole() { p.stalled.Store(true) }
 
 // Cut resets every open connection and refuses new ones until Restore.
 func (p *Proxy) Cut() {
@@ -116,8 +149,18 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Restore accepts connections again on the same address.
+// Restore ends a Cut (accepting again on the same address) or a Blackhole
+// (resetting the connections that lost bytes, as the server would have).
 func (p *Proxy) Restore() error {
+	if p.stalled.Load() {
+		p.mu.Lock()
+		for c := range p.conns {
+			_ = c.Close()
+			delete(p.conns, c)
+		}
+		p.stalled.Store(false)
+		p.mu.Unlock()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln != nil {
@@ -136,13 +179,6 @@ func (p *Proxy) Restore() error {
 	}
 	p.serve(ln)
 	return nil
-}
-
-// Open reports the number of client connections currently forwarded.
-func (p *Proxy) Open() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns) / 2
 }
 
 // Close cuts the proxy for good and waits for its goroutines.
