@@ -43,7 +43,7 @@ func decodeJSON(c echo.Context, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return bodyError("must contain a single JSON object and nothing after it")
 	}
-	return nil
+	return refuseNUL(dst)
 }
 
 // decodeError turns an encoding/json error into a KindInvalid error naming

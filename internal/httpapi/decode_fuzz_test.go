@@ -32,6 +32,8 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"name":"Sub","tenant_type":"subsidiary","parent_tenant_id":"` + target.parent.String() + `"}`,
 		`{"name":"x","tenant_type":"subsidiary","parent_tenant_id":"` + target.sub.String() + `"}`,
 		`{"name":"x\u0000y","tenant_type":"parent"}`,
+		`{"email":"a\u0000@b.example","display_name":"x"}`, `{"metadata":{"k\u0000":"v"}}`,
+		`{"name":"p","description":"\u0000","owner_id":"` + target.userID + `"}`,
 		`{"name":"` + strings.Repeat("é", 201) + `","tenant_type":"parent"}`,
 		`{"email":"A@Example.COM","display_name":"A","role":"member"}`,
 		`{"email":"a@b","display_name":"\ud800","role":"tenant_admin"}`,
@@ -42,8 +44,10 @@ func FuzzRequestBodies(f *testing.F) {
 		`{}`, `[]`, `null`, ``, `{"name":"x"} {}`, `{"name":"x"`, `{"name":1}`, `{"bogus":true}`,
 		"\xff\xfe{", `{"name":"a","name":"b"}`, `{"tenant_type":"parent","tenant_type":"subsidiary"}`,
 	}
-	for i, s := range seeds {
-		f.Add(uint8(i)%n, s)
+	for _, s := range seeds { // every seed against every route
+		for route := range n {
+			f.Add(route, s)
+		}
 	}
 	f.Fuzz(func(t *testing.T, route uint8, body string) {
 		r := target.bodyRoutes()[int(route)%len(target.bodyRoutes())]
