@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/mtdb/mtdb/internal/errs"
 )
 
@@ -61,4 +63,19 @@ func findNUL(v reflect.Value, field string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// refuseNULQuery is refuseNUL for the query parameters of a request.
+func refuseNULQuery(c echo.Context) error {
+	for name, values := range c.QueryParams() {
+		for _, v := range values {
+			if strings.ContainsRune(v, 0) || strings.ContainsRune(name, 0) {
+				if name = strings.ReplaceAll(name, "\x00", ""); name == "" {
+					name = "query"
+				}
+				return errs.Invalid(name, "must not contain NUL characters")
+			}
+		}
+	}
+	return nil
 }

@@ -25,6 +25,9 @@ type page struct {
 // listPage reads ?limit= (1–1000, default 100) and ?offset= (≥ 0, default 0).
 // An empty value counts as absent; anything else out of range is Invalid.
 func listPage(c echo.Context) (page, error) {
+	if err := refuseNULQuery(c); err != nil { // filters reach SQL; PostgreSQL text refuses NUL
+		return page{}, err
+	}
 	p := page{Limit: defaultLimit}
 	bad := map[string]string{}
 	if s := c.QueryParam("limit"); s != "" {

@@ -25,6 +25,9 @@ func FuzzListParameters(f *testing.F) {
 		{2, "limit=99999999999999999999&offset=-1", "00000000-0000-0000-0000-000000000000", false},
 		{2, "limit=%zz&offset=%", "../../tenants", false},
 		{0, "limit=1&limit=2;offset=3", target.sub.String() + "/hierarchy", false},
+		{1, "email=a%00b&role=", "", false},
+		{2, "owner_id=%00&name=%00", "", false},
+		{1, "email=" + "%C3%A9", "", false},
 	} {
 		f.Add(s.route, s.query, s.id, s.asMember)
 	}
