@@ -142,6 +142,9 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidClaims, err)
 	}
+	if strings.ContainsRune(tc.Subject, 0) { // it becomes app.user_id; PostgreSQL text refuses NUL
+		return Claims{}, fmt.Errorf("%w: sub contains a NUL character", ErrInvalidClaims)
+	}
 	c := Claims{Subject: tc.Subject, Role: role}
 	if tc.TenantID != "" {
 		id, err := uuid.Parse(tc.TenantID)

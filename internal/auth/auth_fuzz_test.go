@@ -39,6 +39,7 @@ func FuzzVerify(f *testing.F) {
 		{hs, `{"sub":"u","role":"member","exp":` + itoa(exp) + `}`, ""},
 		{hs, `{"sub":"u","role":"root","exp":` + itoa(exp) + `}`, ""},
 		{hs, `{"sub":"u","role":"member","tenant_id":"x"}`, ""},
+		{hs, `{"sub":"a\u0000b","role":"platform_admin","exp":` + itoa(exp) + `}`, ""},
 		{hs, `{"sub":1,"role":["member"],"exp":"soon","nbf":1e400}`, ""},
 		{`{"alg":"none"}`, `{"role":"platform_admin"}`, ""},
 		{`{"alg":"RS256"}`, `{}`, ""},
@@ -75,6 +76,9 @@ func FuzzVerify(f *testing.F) {
 		}
 		if c.Role != tenant.RolePlatformAdmin && c.TenantID == uuid.Nil {
 			t.Fatalf("accepted a %s without a tenant", c.Role)
+		}
+		if strings.ContainsRune(c.Subject, 0) {
+			t.Fatalf("accepted a subject with NUL (it reaches PostgreSQL as app.user_id): %q", c.Subject)
 		}
 	})
 }
