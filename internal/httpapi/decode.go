@@ -43,6 +43,9 @@ func decodeJSON(c echo.Context, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return bodyError("must contain a single JSON object and nothing after it")
 	}
+	if err := checkDocument(raw, dst); err != nil {
+		return err
+	}
 	return refuseNUL(dst)
 }
 

@@ -65,6 +65,18 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// renderErrors renders a handler's error (c.Error) inside the gzip
+// middleware, so that error bodies are compressed like any other answer:
+// Echo's gzip middleware steps aside for an error that reaches it unwritten.
+func renderErrors(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		return nil
+	}
+}
+
 // recoverPanic turns a panic into a 500 envelope; the stack goes to the log
 // only.
 func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {

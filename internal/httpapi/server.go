@@ -80,7 +80,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) *Server {
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{
 		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/metrics") },
 	}))
-	e.Use(limitBody(cfg.Server.BodyLimit), withTimeout(cfg.Server.RequestTimeout))
+	e.Use(renderErrors, limitBody(cfg.Server.BodyLimit), withTimeout(cfg.Server.RequestTimeout))
 	s.echo = e
 	s.routes()
 	s.http = &http.Server{
