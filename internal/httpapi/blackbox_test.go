@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 )
@@ -79,4 +80,48 @@ func TestErrorBodiesCompressed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAmbiguousIdentityRefused checks that a request naming its tenant or
+// its token twice is refused, even when the first copy alone would pass:
+// another component may have read the other copy.
+func TestAmbiguousIdentityRefused(t *testing.T) {
+	o := newOrg(t)
+	a, b := o.A.TenantID.String(), o.B.TenantID.String()
+	for _, c := range []struct {
+		name   string
+		setup  func(h http.Header)
+		code   int
+		errKey string
+	}{
+		{"two X-Tenant-ID headers", func(h http.Header) {
+			h.Add("Authorization", "Bearer "+o.adminA)
+			h.Add("X-Tenant-ID", a)
+			h.Add("X-Tenant-ID", b)
+		}, 400, "X-Tenant-ID"},
+		{"two tenant_id cookies", func(h http.Header) {
+			h.Add("Authorization", "Bearer "+o.adminA)
+			h.Add("Cookie", "tenant_id="+a+"; tenant_id="+b)
+		}, 400, "tenant_id"},
+		{"two Authorization headers", func(h http.Header) {
+			h.Add("Authorization", "Bearer "+o.adminA)
+			h.Add("Authorization", "Bearer "+o.adminB)
+		}, 401, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/api/v1/users", nil)
+			c.setup(req.Header)
+			rec := httptest.NewRecorder()
+			o.h.ServeHTTP(rec, req)
+			r := response{Code: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+			code := map[int]string{400: "VALIDATION_ERROR", 401: "UNAUTHORIZED"}[c.code]
+			r.wantError(t, c.code, code, c.errKey)
+			if c.code == 401 && r.Header.Get("WWW-Authenticate") == "" {
+				t.Fatal("401 without WWW-Authenticate")
+			}
+		})
+	}
+	t.Run("one header with a cookie still works", func(t *testing.T) {
+		o.do(o.adminA, "GET", "/api/v1/users", nil, "X-Tenant-ID", a, "Cookie", "tenant_id="+b).want(t, 200, nil)
+	})
 }

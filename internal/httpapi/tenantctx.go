@@ -107,6 +107,10 @@ func resolve(req *http.Request, v *auth.Verifier, authRequired bool, client *ent
 // authenticate verifies the bearer token. authenticated is false when there
 // is none and none is required.
 func authenticate(req *http.Request, v *auth.Verifier, authRequired bool) (auth.Claims, bool, error) {
+	values := req.Header.Values(echo.HeaderAuthorization)
+	if len(values) > 1 { // ambiguous: which one would a proxy or a log have checked?
+		return auth.Claims{}, false, &errs.Error{Kind: errs.KindUnauthorized, Message: "send exactly one Authorization header", Err: errors.New("several Authorization headers")}
+	}
 	raw, err := auth.BearerToken(req.Header.Get(echo.HeaderAuthorization))
 	if errors.Is(err, auth.ErrMissing) && !authRequired {
 		return auth.Claims{}, false, nil
@@ -145,14 +149,24 @@ func wwwAuthenticate(err error) string {
 
 // namedTenant returns the tenant named by the X-Tenant-ID header or, when
 // that is absent, the tenant_id cookie; nil when neither is present.
+//
+// A header or cookie given more than once is Invalid: the copies could name
+// different tenants, and another component (a proxy, a log) might have read
+// another copy than the one served.
 func namedTenant(req *http.Request) (*uuid.UUID, error) {
+	if len(req.Header.Values(TenantHeader)) > 1 {
+		return nil, errs.Invalid(TenantHeader, "must be given once")
+	}
 	source, value := TenantHeader, strings.TrimSpace(req.Header.Get(TenantHeader))
 	if value == "" {
-		cookie, err := req.Cookie(TenantCookie)
-		if err != nil || strings.TrimSpace(cookie.Value) == "" {
+		cookies := req.CookiesNamed(TenantCookie)
+		if len(cookies) > 1 {
+			return nil, errs.Invalid(TenantCookie, "must be given once")
+		}
+		if len(cookies) == 0 || strings.TrimSpace(cookies[0].Value) == "" {
 			return nil, nil
 		}
-		source, value = TenantCookie, strings.TrimSpace(cookie.Value)
+		source, value = TenantCookie, strings.TrimSpace(cookies[0].Value)
 	}
 	id, err := parseTenantID(value)
 	if err != nil {
