@@ -7,6 +7,7 @@ import (
 	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/migrate"
@@ -32,6 +33,9 @@ func (e *cmdEnv) migrateCmd(ctx context.Context, args []string) error {
 // secret).
 func (e *cmdEnv) migrationURL(flagURL, cfgFile string) (string, error) {
 	if flagURL != "" {
+		if _, err := pgconn.ParseConfig(flagURL); err != nil {
+			return "", usagef("migrate: --url: cannot be parsed as a PostgreSQL URL")
+		}
 		return flagURL, nil
 	}
 	cfg, err := config.Load(config.Options{Getenv: e.getenv, File: cfgFile})

@@ -52,6 +52,8 @@ func TestBadConfigurationExitsTwo(t *testing.T) {
 		{"token without tenant", nil, []string{"token", "--role", "member"}, "--tenant"},
 		{"dev outside development", map[string]string{"ENVIRONMENT": "staging", "JWT_SECRET_KEY": strings.Repeat("k", 32), "DATABASE_URL": "postgres://db/mtdb"}, []string{"dev"}, "ENVIRONMENT"},
 		{"migrate without subcommand", nil, []string{"migrate"}, "apply"},
+		{"migrate apply with an unparseable --url", nil, []string{"migrate", "apply", "--url", "not a url"}, "--url"},
+		{"migrate status with an unparseable --url", nil, []string{"migrate", "status", "--url", "postgres://h:notaport/db"}, "--url"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
