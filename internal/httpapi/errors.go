@@ -152,12 +152,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		details["fields"] = e.Fields
 	}
 	body := errorBody{Error: errorDetail{Code: ks.code, Message: e.Message, Details: details, RequestID: rid}}
-	if c.Request().Method == http.MethodHead {
-		err = c.NoContent(ks.status)
-	} else {
-		err = c.JSON(ks.status, body)
-	}
-	if err != nil {
+	// Also for HEAD: net/http drops the body, and the headers (Content-Type
+	// included) stay those of the GET answer.
+	if err := c.JSON(ks.status, body); err != nil {
 		s.log.Warn("writing error response failed", "request_id", rid, "err", err)
 	}
 }

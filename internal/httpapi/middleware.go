@@ -77,6 +77,35 @@ func renderErrors(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// ctxKeyHEAD marks a HEAD request routed as a GET.
+const ctxKeyHEAD = "mtdb.head"
+
+// headAsGet (a Pre middleware) routes HEAD like GET: every GET route
+// answers HEAD too (RFC 9110 §9.3.2), without a HEAD route of its own.
+// Echo routes on the *http.Request's method before the Use chain runs, so
+// the method is switched here and switched back by restoreHEAD before any
+// handler runs: handlers, logs and metrics see HEAD, and net/http, which
+// keys on the same request, sends the headers without the body.
+func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if req := c.Request(); req.Method == http.MethodHead {
+			req.Method = http.MethodGet
+			c.Set(ctxKeyHEAD, true)
+		}
+		return next(c)
+	}
+}
+
+// restoreHEAD (the first Use middleware, after routing) undoes headAsGet.
+func restoreHEAD(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if head, _ := c.Get(ctxKeyHEAD).(bool); head {
+			c.Request().Method = http.MethodHead
+		}
+		return next(c)
+	}
+}
+
 // recoverPanic turns a panic into a 500 envelope; the stack goes to the log
 // only.
 func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
