@@ -68,7 +68,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/mtdb/mtdb/ent/runtime"
 var (
-	Hooks [1]ent.Hook
+	Hooks [2]ent.Hook
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 	// DefaultUpdatedAt holds the default value on creation for the "updated_at" field.

@@ -18,7 +18,9 @@ import (
 func init() {
 	projectMixin := schema.Project{}.Mixin()
 	projectMixinHooks0 := projectMixin[0].Hooks()
+	projectMixinHooks1 := projectMixin[1].Hooks()
 	project.Hooks[0] = projectMixinHooks0[0]
+	project.Hooks[1] = projectMixinHooks1[0]
 	projectMixinFields1 := projectMixin[1].Fields()
 	_ = projectMixinFields1
 	projectFields := schema.Project{}.Fields()
@@ -62,6 +64,8 @@ func init() {
 	// project.DefaultID holds the default value on creation for the id field.
 	project.DefaultID = projectDescID.Default.(func() uuid.UUID)
 	tenantMixin := schema.Tenant{}.Mixin()
+	tenantMixinHooks0 := tenantMixin[0].Hooks()
+	tenant.Hooks[0] = tenantMixinHooks0[0]
 	tenantMixinFields0 := tenantMixin[0].Fields()
 	_ = tenantMixinFields0
 	tenantFields := schema.Tenant{}.Fields()
@@ -104,7 +108,9 @@ func init() {
 	tenant.DefaultID = tenantDescID.Default.(func() uuid.UUID)
 	userMixin := schema.User{}.Mixin()
 	userMixinHooks0 := userMixin[0].Hooks()
+	userMixinHooks1 := userMixin[1].Hooks()
 	user.Hooks[0] = userMixinHooks0[0]
+	user.Hooks[1] = userMixinHooks1[0]
 	userMixinFields1 := userMixin[1].Fields()
 	_ = userMixinFields1
 	userFields := schema.User{}.Fields()

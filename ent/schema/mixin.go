@@ -5,6 +5,7 @@
 package schema
 
 import (
+	"context"
 	"time"
 
 	"entgo.io/ent"
@@ -51,6 +52,24 @@ func (Timestamps) Fields() []ent.Field {
 		field.Time("created_at").Default(now).Immutable(),
 		field.Time("updated_at").Default(now).UpdateDefault(now),
 	}
+}
+
+// Hooks makes a new row's updated_at equal its created_at: both defaults
+// are taken separately, a few microseconds apart, and a fresh resource that
+// reads as updated after its creation surprises clients.
+func (Timestamps) Hooks() []ent.Hook {
+	return []ent.Hook{func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if m.Op().Is(ent.OpCreate) {
+				if v, ok := m.Field("created_at"); ok {
+					if err := m.SetField("updated_at", v); err != nil {
+						return nil, err
+					}
+				}
+			}
+			return next.Mutate(ctx, m)
+		})
+	}}
 }
 
 // now is the default of the timestamps: UTC, cut to PostgreSQL's microsecond

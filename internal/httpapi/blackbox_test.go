@@ -125,3 +125,39 @@ func TestAmbiguousIdentityRefused(t *testing.T) {
 		o.do(o.adminA, "GET", "/api/v1/users", nil, "X-Tenant-ID", a, "Cookie", "tenant_id="+b).want(t, 200, nil)
 	})
 }
+
+// TestCreatedEqualsUpdatedOnCreate checks that a new tenant, user and
+// project read as never updated: updated_at equals created_at, on the
+// create answer and on a later read.
+func TestCreatedEqualsUpdatedOnCreate(t *testing.T) {
+	o := newOrg(t)
+	var u struct {
+		ID        string `json:"id"`
+		CreatedAt string `json:"created_at"`
+		UpdatedAt string `json:"updated_at"`
+	}
+	o.do(o.adminA, "POST", "/api/v1/users", map[string]any{"email": "stamp@example.com", "display_name": "Stamp"}).want(t, 201, &u)
+	var p struct {
+		ID        string `json:"id"`
+		CreatedAt string `json:"created_at"`
+		UpdatedAt string `json:"updated_at"`
+	}
+	o.do(o.adminA, "POST", "/api/v1/projects", map[string]any{"name": "Stamped", "owner_id": u.ID}).want(t, 201, &p)
+	for _, c := range []struct{ name, path, created, updated string }{
+		{"tenant", "/api/v1/tenants/" + o.A1.TenantID.String(), o.A1.CreatedAt, o.A1.UpdatedAt},
+		{"user", "/api/v1/users/" + u.ID, u.CreatedAt, u.UpdatedAt},
+		{"project", "/api/v1/projects/" + p.ID, p.CreatedAt, p.UpdatedAt},
+	} {
+		if c.created == "" || c.created != c.updated {
+			t.Errorf("%s create answer: created_at %q, updated_at %q", c.name, c.created, c.updated)
+		}
+		var got struct {
+			CreatedAt string `json:"created_at"`
+			UpdatedAt string `json:"updated_at"`
+		}
+		o.do(o.adminA, "GET", c.path, nil).want(t, 200, &got)
+		if got.CreatedAt != c.created || got.UpdatedAt != c.created {
+			t.Errorf("%s read: %+v, created %q", c.name, got, c.created)
+		}
+	}
+}
