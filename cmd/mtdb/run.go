@@ -43,14 +43,25 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// exitCode prints err (one line) to stderr and returns the process exit
-// code: 0 for nil, 2 for bad flags or configuration, 1 for anything else.
+// loggedError is an error the command has already written to its JSON log:
+// exitCode does not print it again.
+type loggedError struct{ err error }
+
+func (e loggedError) Error() string { return e.err.Error() }
+func (e loggedError) Unwrap() error { return e.err }
+
+// exitCode prints err (one line) to stderr unless it was logged already,
+// and returns the process exit code: 0 for nil, 2 for bad flags or
+// configuration, 1 for anything else.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
-	fmt.Fprintln(stderr, "mtdb: "+msg)
+	var logged loggedError
+	if !errors.As(err, &logged) {
+		msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+		fmt.Fprintln(stderr, "mtdb: "+msg)
+	}
 	var ue *usageError
 	var se *config.SettingError
 	if errors.As(err, &ue) || errors.As(err, &se) {

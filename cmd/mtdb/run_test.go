@@ -374,3 +374,28 @@ func TestProductionLogsAreJSONAndMasked(t *testing.T) {
 		t.Fatalf("expected startup, config and access log lines, got:\n%s", logs)
 	}
 }
+
+// TestProductionRefusalIsJSON checks that outside development the reason
+// serve stops is logged as one JSON object like every other line, not
+// printed as plain text, and still names each problem.
+func TestProductionRefusalIsJSON(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.New(t)
+	if _, err := db.OwnerPool(t).Exec(context.Background(), "ALTER TABLE projects NO FORCE ROW LEVEL SECURITY"); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"ENVIRONMENT": "production", "JWT_SECRET_KEY": strings.Repeat("p", 32),
+		"DATABASE_URL": db.AppURL, "SERVER_HOST": "127.0.0.1", "SERVER_PORT": strconv.Itoa(freePort(t)),
+	}
+	code, _, stderr := runCmd(t, env, "serve")
+	if code != 1 || !strings.Contains(stderr, "projects: row level security is not forced") {
+		t.Fatalf("exit %d, stderr %q: want 1 naming projects", code, stderr)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("stderr line is not one JSON object: %q", line)
+		}
+	}
+}

@@ -32,7 +32,16 @@ func (e *cmdEnv) serveCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	log := e.newLogger(cfg)
-	return e.serve(ctx, cfg, log)
+	if err := e.serve(ctx, cfg, log); err != nil {
+		if cfg.Log.Format != "json" {
+			return err
+		}
+		// Outside development every line on stderr is one JSON object, the
+		// reason for stopping included.
+		log.Error("stopped with an error", "err", err.Error())
+		return loggedError{err}
+	}
+	return nil
 }
 
 // openDatabase opens the pool for cfg (lazily: it does not connect).
