@@ -161,3 +161,15 @@ func TestCreatedEqualsUpdatedOnCreate(t *testing.T) {
 		}
 	}
 }
+
+// TestHEADOnTenantEndpoints checks HEAD through the whole stack (tenant
+// context included): the GET status, 401 without a token.
+func TestHEADOnTenantEndpoints(t *testing.T) {
+	o := newOrg(t)
+	o.do(o.adminA, "HEAD", "/api/v1/users", nil).want(t, 200, nil)
+	o.do(o.adminA, "HEAD", "/api/v1/tenants/"+o.A1.TenantID.String(), nil).want(t, 200, nil)
+	o.do(o.adminA, "HEAD", "/api/v1/tenants/"+o.B.TenantID.String(), nil).want(t, 404, nil)
+	if r := o.do("", "HEAD", "/api/v1/users", nil); r.Code != 401 || r.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("HEAD without a token: %d %v", r.Code, r.Header)
+	}
+}

@@ -121,6 +121,9 @@ func (s *spec) problems(req *http.Request, reqBody []byte, status int, header ht
 	}
 	r := req.Clone(context.Background())
 	r.Body = io.NopCloser(bytes.NewReader(reqBody))
+	if r.Method == http.MethodHead {
+		r.Method = http.MethodGet // every GET operation answers HEAD too (the recorder keeps the body)
+	}
 	route, pathParams, err := s.router.FindRoute(r)
 	switch {
 	case errors.Is(err, routers.ErrPathNotFound):
