@@ -173,3 +173,22 @@ func TestHEADOnTenantEndpoints(t *testing.T) {
 		t.Fatalf("HEAD without a token: %d %v", r.Code, r.Header)
 	}
 }
+
+// TestTrailingSlash checks that a resource path with one trailing slash is
+// served like the path without it, with every method, and that a path
+// with two is still unknown.
+func TestTrailingSlash(t *testing.T) {
+	o := newOrg(t)
+	var created tenantOut
+	r := o.do(o.platform, "POST", "/api/v1/tenants/", map[string]any{"name": "Slashed", "tenant_type": "parent"}).want(t, 201, &created)
+	if loc := r.Header.Get("Location"); loc != "/api/v1/tenants/"+created.TenantID.String() {
+		t.Fatalf("Location %q", loc)
+	}
+	o.do(o.platform, "GET", "/api/v1/tenants/", nil).want(t, 200, nil)
+	o.do(o.platform, "GET", "/api/v1/tenants/"+created.TenantID.String()+"/", nil).want(t, 200, nil)
+	o.do(o.platform, "PATCH", "/api/v1/tenants/"+created.TenantID.String()+"/", map[string]any{"name": "Slashed 2"}).want(t, 200, nil)
+	o.do(o.adminA, "GET", "/api/v1/users/", nil).want(t, 200, nil)
+	o.do("", "DELETE", "/api/v1/tenants/", nil).wantError(t, 405, "METHOD_NOT_ALLOWED", "")
+	o.do(o.platform, "GET", "/api/v1/tenants//", nil).wantError(t, 404, "NOT_FOUND", "")
+	o.do("", "GET", "/health/", nil).want(t, 200, nil)
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,6 +92,21 @@ func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
 		if req := c.Request(); req.Method == http.MethodHead {
 			req.Method = http.MethodGet
 			c.Set(ctxKeyHEAD, true)
+		}
+		return next(c)
+	}
+}
+
+// trimTrailingSlash (a Pre middleware) routes a path with one trailing
+// slash like the path without it (/api/v1/tenants/ like /api/v1/tenants),
+// as many clients and frameworks write collection URLs that way. The
+// reference page keeps its own paths: its files are relative to /docs.
+func trimTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		if len(u.Path) > 1 && strings.HasSuffix(u.Path, "/") && !strings.HasPrefix(u.Path, "/docs") {
+			u.Path = strings.TrimSuffix(u.Path, "/")
+			u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 		}
 		return next(c)
 	}

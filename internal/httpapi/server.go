@@ -64,7 +64,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect() // the peer address; X-Forwarded-For is not trusted
-	e.Pre(headAsGet)
+	e.Pre(headAsGet, trimTrailingSlash)
 	e.Use(restoreHEAD, withRequestID, s.observe, s.recoverPanic, securityHeaders)
 	if cfg.RateLimit.RequestsPerSecond > 0 {
 		e.Use(rateLimit(cfg.RateLimit))
