@@ -123,9 +123,14 @@ func TestDocsServedOffline(t *testing.T) {
 			t.Errorf("GET %s names another origin:\n%s", path, body)
 		}
 	}
-	for _, path := range []string{"/docs/index.html", "/docs/README.md", "/docs/..%2fopenapi.go", "/docs/"} {
+	for _, path := range []string{"/docs/index.html", "/docs/README.md", "/docs/..%2fopenapi.go"} {
 		if rec := get(path); rec.Code != 404 {
 			t.Errorf("GET %s: %d, want 404", path, rec.Code)
 		}
+	}
+	// /docs/ is not served (the page's files are relative to /docs) but
+	// redirected there.
+	if rec := get("/docs/"); rec.Code != 301 || rec.Header().Get("Location") != "../docs" {
+		t.Errorf("GET /docs/: %d to %q, want 301 to ../docs", rec.Code, rec.Header().Get("Location"))
 	}
 }

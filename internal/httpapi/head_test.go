@@ -70,3 +70,12 @@ func rawHEAD(t *testing.T, addr, path string) *http.Response {
 	}
 	return res
 }
+
+// TestDocsSlashRedirects checks that /docs/ leads to the reference page.
+func TestDocsSlashRedirects(t *testing.T) {
+	_, url := newBareServer(t, nil, nil)
+	res, body := sendRequest(t, buildRequest(t, "GET", url+"/docs/", nil))
+	if res.StatusCode != 200 || res.Request.URL.Path != "/docs" || !bytes.Contains(body, []byte("<html")) {
+		t.Fatalf("GET /docs/ ended at %s with %d", res.Request.URL, res.StatusCode)
+	}
+}

@@ -100,10 +100,14 @@ func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
 // trimTrailingSlash (a Pre middleware) routes a path with one trailing
 // slash like the path without it (/api/v1/tenants/ like /api/v1/tenants),
 // as many clients and frameworks write collection URLs that way. The
-// reference page keeps its own paths: its files are relative to /docs.
+// reference page keeps its own paths: its files are relative to /docs, so
+// /docs/ is redirected (relatively, to work behind a path prefix) instead.
 func trimTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u := c.Request().URL
+		if u.Path == "/docs/" && (c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead) {
+			return c.Redirect(http.StatusMovedPermanently, "../docs")
+		}
 		if len(u.Path) > 1 && strings.HasSuffix(u.Path, "/") && !strings.HasPrefix(u.Path, "/docs") {
 			u.Path = strings.TrimSuffix(u.Path, "/")
 			u.RawPath = strings.TrimSuffix(u.RawPath, "/")
