@@ -32,6 +32,8 @@ type options struct {
 	warmup    time.Duration
 	maxConns  int // pool size of every contender
 	conc      []int
+	profile   string // directory for CPU profiles of the in-process API
+	only      string // "profile": seed, profile, stop
 }
 
 func main() {
@@ -54,6 +56,8 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured duration of each run")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up of each run")
 	flag.IntVar(&o.maxConns, "max-conns", 10, "database pool size of the API, the reference server and the floor")
+	flag.StringVar(&o.profile, "cpuprofile", "", "directory: also write CPU profiles of the in-process API at concurrency 16")
+	flag.StringVar(&o.only, "only", "", `"profile": only seed and write the profiles (with -cpuprofile)`)
 	flag.Parse()
 	ctx, stop := notifyContext()
 	defer stop()

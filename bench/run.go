@@ -72,6 +72,10 @@ func run(ctx context.Context, o options) error {
 		servers[name] = s
 		return nil
 	}
+	if o.only == "profile" {
+		_, err := countTrips(ctx, db.appURL, o.maxConns, w, o.profile)
+		return err
+	}
 	if err := start("api", o.mtdb, []string{"serve"}); err != nil {
 		return err
 	}
@@ -101,7 +105,7 @@ func run(ctx context.Context, o options) error {
 	if rep.Growth, err = runGrowth(ctx, o, pool, w, servers["api"]); err != nil {
 		return fmt.Errorf("growth: %w", err)
 	}
-	if rep.Trips, err = countTrips(ctx, db.appURL, o.maxConns, w); err != nil {
+	if rep.Trips, err = countTrips(ctx, db.appURL, o.maxConns, w, o.profile); err != nil {
 		return fmt.Errorf("round trips: %w", err)
 	}
 	rep.Finished = time.Now().UTC()

@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -76,7 +80,10 @@ type tripRow struct {
 
 // countTrips serves the API and the reference server in-process over pools
 // traced by a counter, and sends each endpoint 20 warm requests.
-func countTrips(ctx context.Context, appURL string, maxConns int, w *world) ([]tripRow, error) {
+// With profile set, it then drives the in-process API with each endpoint
+// at concurrency 16 under the CPU profiler and writes profile-<n>.pprof
+// files there (load generator included: look at the server's frames).
+func countTrips(ctx context.Context, appURL string, maxConns int, w *world, profile string) ([]tripRow, error) {
 	env := map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": appURL, "JWT_SECRET_KEY": jwtSecret, "LOG_LEVEL": "error",
 		"RATE_LIMIT_TENANT_REQUESTS_PER_SECOND": "0"}
 	cfg, err := config.Load(config.Options{Getenv: func(k string) string { return env[k] }})
@@ -140,6 +147,12 @@ func countTrips(ctx context.Context, appURL string, maxConns int, w *world) ([]t
 			out = append(out, tripRow{Server: s.name, Endpoint: ep, RoundTrips: float64(trips) / n,
 				Statements: float64(len(stmts)) / n, Sequence: shorten(seq)})
 		}
+		if profile != "" && s.name == "api" {
+			if err := profileAPI(ctx, srv.URL, w, profile); err != nil {
+				srv.Close()
+				return nil, err
+			}
+		}
 		srv.Close()
 	}
 	return out, nil
@@ -154,4 +167,28 @@ func shorten(stmts []string) []string {
 		out[i] = strings.Join(strings.Fields(s), " ")
 	}
 	return out
+}
+
+// profileAPI writes a CPU profile of each endpoint at concurrency 16
+// against the in-process API at base.
+func profileAPI(ctx context.Context, base string, w *world, dir string) error {
+	ops, err := httpOps(base, "profile", httpClient(16), w)
+	if err != nil {
+		return err
+	}
+	for i, ep := range endpoints {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("profile-%d.pprof", i)))
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		r := drive(ctx, ops[ep], 16, 500*time.Millisecond, 3*time.Second, 0)
+		pprof.StopCPUProfile()
+		f.Close()
+		logf("profiled %s: %.0f req/s", ep, r.RPS)
+	}
+	return nil
 }

@@ -80,28 +80,45 @@ func settle(ctx context.Context, pc *pgx.Conn, err error) error {
 	return err
 }
 
-// pipeline sends BEGIN, the settings statement for ctx's Context and then
-// extra (a statement and COMMIT, or nothing) as one batch on a connection
-// of db, and hands the batch results of extra to read. It returns the
-// connection (nil after an error); keep reports whether the caller keeps
-// it (a transaction) or it is released here.
-func (d *Driver) pipeline(ctx context.Context, o sql.TxOptions, keep bool, extra []*pgx.QueuedQuery, read func(pgx.BatchResults) error) (*sql.Conn, error) {
+// pipeline runs send on a connection of db that it releases afterwards.
+func (d *Driver) pipeline(ctx context.Context, extra []*pgx.QueuedQuery, read func(results) error) error {
 	tc, ok := From(ctx)
 	if !ok {
-		return nil, ErrNoContext
-	}
-	o.ReadOnly = o.ReadOnly || tc.ReadOnly
-	begin, ok := beginSQL(o)
-	if !ok {
-		return nil, fmt.Errorf("tenant: unsupported isolation level %v", o.Isolation)
+		return ErrNoContext
 	}
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	return errors.Join(d.send(ctx, conn, tc, sql.TxOptions{}, extra, read), conn.Close())
+}
+
+// send sends BEGIN, the settings statement for tc and then extra (the
+// first statement of a transaction; or a statement and COMMIT) as one
+// batch on conn, and hands the results of extra to read. After an error
+// the transaction is rolled back at once.
+//
+// extra joins the batch only when its first statement is already prepared
+// on the connection: pgx prepares a batch's new statements before sending
+// it, that is before BEGIN and outside the statement_timeout the settings
+// statement sets, and preparing can wait on a table lock. A new statement
+// runs alone after BEGIN and the settings instead, and joins the batch the
+// next time.
+func (d *Driver) send(ctx context.Context, conn *sql.Conn, tc Context, o sql.TxOptions, extra []*pgx.QueuedQuery, read func(results) error) error {
+	o.ReadOnly = o.ReadOnly || tc.ReadOnly
+	begin, ok := beginSQL(o)
+	if !ok {
+		return fmt.Errorf("tenant: unsupported isolation level %v", o.Isolation)
 	}
 	query, args := SettingsStatement(tc, d.opts.AppRole, d.opts.StatementTimeout)
-	err = onPgx(conn, func(pc *pgx.Conn) error {
-		b := &pgx.Batch{QueuedQueries: append([]*pgx.QueuedQuery{{SQL: begin}, {SQL: query, Arguments: args}}, extra...)}
+	return onPgx(conn, func(pc *pgx.Conn) error {
+		b := &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{{SQL: begin}, {SQL: query, Arguments: args}}}
+		seq := &sequential{ctx: ctx, pc: pc}
+		if len(extra) > 0 && prepared(pc, extra[0].SQL, false) {
+			b.QueuedQueries = append(b.QueuedQueries, extra...)
+		} else {
+			seq.queue = extra
+		}
 		br := pc.SendBatch(ctx, b)
 		_, err := br.Exec()
 		if err == nil {
@@ -109,18 +126,89 @@ func (d *Driver) pipeline(ctx context.Context, o sql.TxOptions, keep bool, extra
 				err = fmt.Errorf("tenant: entering the tenant context: %w", err)
 			}
 		}
-		if err == nil && read != nil {
-			err = read(br)
+		var r results = br
+		if len(seq.queue) > 0 { // the batch is done: the rest goes alone
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			r = seq
 		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
+		if err == nil && read != nil {
+			err = read(r)
+		}
+		if r == br {
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err == nil && len(extra) > 0 {
+			prepared(pc, extra[0].SQL, true)
 		}
 		return settle(ctx, pc, err)
 	})
-	if err != nil || !keep {
-		return nil, errors.Join(err, conn.Close())
+}
+
+// results are the results of the statements after the settings statement,
+// in order: a pgx batch's, or those of statements sent one by one.
+type results interface {
+	Exec() (pgconn.CommandTag, error)
+	Query() (pgx.Rows, error)
+}
+
+// sequential runs its queued statements one at a time, when asked.
+type sequential struct {
+	ctx   context.Context
+	pc    *pgx.Conn
+	queue []*pgx.QueuedQuery
+}
+
+func (s *sequential) next() (*pgx.QueuedQuery, error) {
+	if len(s.queue) == 0 {
+		return nil, errors.New("tenant: no statement left")
 	}
-	return conn, nil
+	q := s.queue[0]
+	s.queue = s.queue[1:]
+	return q, nil
+}
+
+func (s *sequential) Exec() (pgconn.CommandTag, error) {
+	q, err := s.next()
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return s.pc.Exec(s.ctx, q.SQL, q.Arguments...)
+}
+
+func (s *sequential) Query() (pgx.Rows, error) {
+	q, err := s.next()
+	if err != nil {
+		return nil, err
+	}
+	return s.pc.Query(s.ctx, q.SQL, q.Arguments...)
+}
+
+// preparedKey holds, in the connection's CustomData, the statements this
+// driver has run on it (so pgx has them in its statement cache).
+const preparedKey = "mtdb/tenant.prepared"
+
+// maxPrepared bounds that set, well below pgx's default statement cache
+// capacity (512), so that a statement the set names is still cached.
+const maxPrepared = 256
+
+// prepared reports whether stmt ran on pc before; with mark it records
+// that it has now.
+func prepared(pc *pgx.Conn, stmt string, mark bool) bool {
+	data := pc.PgConn().CustomData()
+	set, _ := data[preparedKey].(map[string]struct{})
+	if _, ok := set[stmt]; ok || !mark {
+		return ok
+	}
+	if set == nil || len(set) >= maxPrepared {
+		set = make(map[string]struct{})
+		data[preparedKey] = set
+	}
+	set[stmt] = struct{}{}
+	return false
 }
 
 // pipeExec is Exec outside a transaction, in one round trip.
@@ -134,8 +222,8 @@ func (d *Driver) pipeExec(ctx context.Context, query string, args, v any) error 
 		return fmt.Errorf("tenant: invalid type %T, expected *sql.Result", v)
 	}
 	var tag pgconn.CommandTag
-	_, err := d.pipeline(ctx, sql.TxOptions{}, false, []*pgx.QueuedQuery{{SQL: query, Arguments: argv}, {SQL: "commit"}},
-		func(br pgx.BatchResults) error {
+	err := d.pipeline(ctx, []*pgx.QueuedQuery{{SQL: query, Arguments: argv}, {SQL: "commit"}},
+		func(br results) error {
 			var err error
 			if tag, err = br.Exec(); err != nil {
 				return err
@@ -156,8 +244,8 @@ func (d *Driver) pipeQuery(ctx context.Context, query string, args any, rows *en
 		return fmt.Errorf("tenant: invalid type %T for args, expected []any", args)
 	}
 	var buf *bufferedRows
-	_, err := d.pipeline(ctx, sql.TxOptions{}, false, []*pgx.QueuedQuery{{SQL: query, Arguments: argv}, {SQL: "commit"}},
-		func(br pgx.BatchResults) error {
+	err := d.pipeline(ctx, []*pgx.QueuedQuery{{SQL: query, Arguments: argv}, {SQL: "commit"}},
+		func(br results) error {
 			r, err := br.Query()
 			if err != nil {
 				return err
@@ -174,14 +262,21 @@ func (d *Driver) pipeQuery(ctx context.Context, query string, args any, rows *en
 	return nil
 }
 
-// pipeBegin starts a transaction with BEGIN and the settings statement in
-// one round trip.
+// pipeBegin starts a transaction: it takes a connection now, and sends
+// BEGIN and the settings statement together with the first statement.
 func (d *Driver) pipeBegin(ctx context.Context, o sql.TxOptions) (dialect.Tx, error) {
-	conn, err := d.pipeline(ctx, o, true, nil, nil)
+	tc, ok := From(ctx)
+	if !ok {
+		return nil, ErrNoContext
+	}
+	if _, ok := beginSQL(o); !ok {
+		return nil, fmt.Errorf("tenant: unsupported isolation level %v", o.Isolation)
+	}
+	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &pipeTx{Conn: entsql.Conn{ExecQuerier: conn}, conn: conn, ctx: ctx}, nil
+	return &pipeTx{d: d, conn: conn, ctx: ctx, tc: tc, opts: o, pending: true}, nil
 }
 
 func commitTag(tag pgconn.CommandTag, err error) error {
@@ -189,47 +284,6 @@ func commitTag(tag pgconn.CommandTag, err error) error {
 		return errCommitRolledBack
 	}
 	return err
-}
-
-// pipeTx is a transaction on one connection held from BEGIN to COMMIT or
-// ROLLBACK. Its statements go through database/sql like those of a sql.Tx.
-type pipeTx struct {
-	entsql.Conn
-	conn *sql.Conn
-	ctx  context.Context
-	done bool
-}
-
-// Commit commits the transaction; after a failed statement it returns an
-// error (PostgreSQL answers COMMIT with ROLLBACK).
-func (t *pipeTx) Commit() error {
-	if t.done {
-		return sql.ErrTxDone
-	}
-	if err := t.ctx.Err(); err != nil { // like sql.Tx: a cancelled transaction is rolled back
-		return errors.Join(err, t.end("rollback"))
-	}
-	return t.end("commit")
-}
-
-// Rollback rolls the transaction back.
-func (t *pipeTx) Rollback() error {
-	if t.done {
-		return sql.ErrTxDone
-	}
-	return t.end("rollback")
-}
-
-func (t *pipeTx) end(stmt string) error {
-	t.done = true
-	err := onPgx(t.conn, func(pc *pgx.Conn) error {
-		tag, err := pc.Exec(context.WithoutCancel(t.ctx), stmt)
-		if stmt == "commit" {
-			err = commitTag(tag, err)
-		}
-		return settle(t.ctx, pc, err)
-	})
-	return errors.Join(err, t.conn.Close())
 }
 
 // execResult is the sql.Result of a pipelined Exec.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -64,7 +65,7 @@ func (r *tripRecorder) take() [][]string {
 
 // pipelined returns a pipelining driver over a one-connection pool of the
 // test database (as the login role), the pool, and its recorder.
-func pipelined(t *testing.T) (dialect.Driver, *pgxpool.Pool, *tripRecorder) {
+func pipelined(t *testing.T) (dialect.Driver, *pgxpool.Pool, *tripRecorder, *pgtest.DB) {
 	t.Helper()
 	pg := pgtest.New(t)
 	cfg, err := pgxpool.ParseConfig(pg.AppURL)
@@ -82,7 +83,7 @@ func pipelined(t *testing.T) (dialect.Driver, *pgxpool.Pool, *tripRecorder) {
 	db.SetMaxIdleConns(0)
 	t.Cleanup(func() { _ = db.Close() })
 	drv := tenant.NewDriver(entsql.OpenDB(dialect.Postgres, db), tenant.DriverOptions{StatementTimeout: time.Second, Pipeline: true})
-	return drv, pool, rec
+	return drv, pool, rec, pg
 }
 
 func wantTrips(t *testing.T, name string, got, want [][]string) {
@@ -106,26 +107,49 @@ func wantTrips(t *testing.T, name string, got, want [][]string) {
 // same statements in the same order as the plain path, only in fewer round
 // trips.
 func TestPipelineStatementOrder(t *testing.T) {
-	drv, _, rec := pipelined(t)
+	drv, _, rec, _ := pipelined(t)
 	settings, _ := tenant.SettingsStatement(tenant.Context{}, "", time.Second)
 	ctx := tenant.With(context.Background(), tenant.Context{TenantID: uuid.New(), Role: tenant.RoleMember, ReadOnly: true})
 	rec.take()
 
-	if err := drv.Exec(ctx, "SELECT 1", []any{}, nil); err != nil {
-		t.Fatal(err)
+	// The first time a statement runs on a connection it goes alone, after
+	// BEGIN and the settings (see TestPipelineNewStatementTimeout); from
+	// then on it joins the batch.
+	for _, first := range []bool{true, false} {
+		if err := drv.Exec(ctx, "SELECT 1", []any{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		want := [][]string{{"begin read only", settings, "SELECT 1", "commit"}}
+		if first {
+			want = [][]string{{"begin read only", settings}, {"SELECT 1"}, {"commit"}}
+		}
+		wantTrips(t, fmt.Sprintf("implicit exec (first: %v)", first), rec.take(), want)
 	}
-	wantTrips(t, "implicit exec", rec.take(), [][]string{{"begin read only", settings, "SELECT 1", "commit"}})
 
 	var rows entsql.Rows
-	if err := drv.Query(ctx, "SELECT 2", []any{}, &rows); err != nil {
+	for _, first := range []bool{true, false} {
+		if err := drv.Query(ctx, "SELECT 2", []any{}, &rows); err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := [][]string{{"begin read only", settings, "SELECT 2", "commit"}}
+		if first {
+			want = [][]string{{"begin read only", settings}, {"SELECT 2"}, {"commit"}}
+		}
+		wantTrips(t, fmt.Sprintf("implicit query (first: %v)", first), rec.take(), want)
+	}
+	if err := drv.Exec(ctx, "SELECT 3", []any{}, nil); err != nil { // prepare it
 		t.Fatal(err)
 	}
-	for rows.Next() {
-	}
-	if err := rows.Close(); err != nil {
+	if err := drv.Query(ctx, "SELECT 6", []any{}, &rows); err != nil {
 		t.Fatal(err)
 	}
-	wantTrips(t, "implicit query", rec.take(), [][]string{{"begin read only", settings, "SELECT 2", "commit"}})
+	_ = rows.Close()
+	rec.take()
 
 	tx, err := drv.Tx(tenant.With(context.Background(), tenant.Context{Role: tenant.RolePlatformAdmin}))
 	if err != nil {
@@ -134,10 +158,48 @@ func TestPipelineStatementOrder(t *testing.T) {
 	if err := tx.Exec(ctx, "SELECT 3", []any{}, nil); err != nil {
 		t.Fatal(err)
 	}
+	var res sql.Result
+	if err := tx.Exec(ctx, "SELECT generate_series(1, 4)", []any{}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 4 {
+		t.Fatalf("rows affected %d, %v", n, err)
+	}
+	if err := tx.Query(ctx, "SELECT 5", []any{}, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if !rows.Next() || rows.Close() != nil {
+		t.Fatal("no row from a query in the transaction")
+	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	wantTrips(t, "explicit tx", rec.take(), [][]string{{"begin", settings}, {"SELECT 3"}, {"commit"}})
+	wantTrips(t, "explicit tx", rec.take(), [][]string{{"begin", settings, "SELECT 3"}, {"SELECT generate_series(1, 4)"}, {"SELECT 5"}, {"commit"}})
+
+	tx, err = drv.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Query(ctx, "SELECT 6", []any{}, &rows); err != nil {
+		t.Fatal(err)
+	}
+	_ = rows.Close()
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	wantTrips(t, "read-only tx starting with a query", rec.take(), [][]string{{"begin read only", settings, "SELECT 6"}, {"rollback"}})
+
+	tx, err = drv.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Exec(ctx, "SELECT 7", []any{}, nil); !errors.Is(err, sql.ErrTxDone) {
+		t.Fatalf("exec after commit: %v, want ErrTxDone", err)
+	}
+	wantTrips(t, "empty tx", rec.take(), nil)
 
 	if err := drv.Exec(context.Background(), "SELECT 4", []any{}, nil); !errors.Is(err, tenant.ErrNoContext) {
 		t.Fatalf("without a tenant context: %v, want ErrNoContext", err)
@@ -151,7 +213,7 @@ func TestPipelineStatementOrder(t *testing.T) {
 // left, the login role again; and it is the same connection (rolled back,
 // not thrown away).
 func TestPipelineFailureLeavesNothing(t *testing.T) {
-	drv, pool, _ := pipelined(t)
+	drv, pool, _, _ := pipelined(t)
 	ctx := tenant.With(context.Background(), tenant.Context{TenantID: uuid.New(), Role: tenant.RoleTenantAdmin})
 	var pid int
 	if err := pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
@@ -193,24 +255,42 @@ func TestPipelineFailureLeavesNothing(t *testing.T) {
 	}
 	clean("refused insert")
 
-	tx, err := drv.Tx(ctx)
+	for _, second := range []bool{false, true} {
+		name := fmt.Sprintf("failed transaction (failing statement second: %v)", second)
+		tx, err := drv.Tx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second {
+			if err := tx.Exec(ctx, "SELECT 1", []any{}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Exec(ctx, "SELECT 1/0", []any{}, nil); err == nil {
+			t.Fatalf("%s: division by zero succeeded", name)
+		}
+		// Nothing may run after the failure: not outside the transaction,
+		// where the connection is no longer in the tenant context.
+		var rows entsql.Rows
+		if err := tx.Query(ctx, "SELECT current_user", []any{}, &rows); err == nil {
+			_ = tx.Rollback() // release the connection, or the pool's Close waits for it
+			t.Fatalf("%s: a statement after the failure ran", name)
+		}
+		if err := tx.Commit(); err == nil {
+			t.Fatalf("%s: commit of a failed transaction reported success", name)
+		}
+		if err := tx.Rollback(); !errors.Is(err, sql.ErrTxDone) {
+			t.Fatalf("%s: rollback after commit: %v, want ErrTxDone", name, err)
+		}
+		clean(name)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	tx, err := drv.Tx(cctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Exec(ctx, "SELECT 1/0", []any{}, nil); err == nil {
-		t.Fatal("division by zero succeeded")
-	}
-	if err := tx.Commit(); err == nil {
-		t.Fatal("commit of a failed transaction reported success")
-	}
-	if err := tx.Rollback(); !errors.Is(err, sql.ErrTxDone) {
-		t.Fatalf("rollback after commit: %v, want ErrTxDone", err)
-	}
-	clean("failed transaction")
-
-	cctx, cancel := context.WithCancel(ctx)
-	tx, err = drv.Tx(cctx)
-	if err != nil {
+	if err := tx.Exec(cctx, "SELECT 1", []any{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	cancel()
@@ -223,7 +303,7 @@ func TestPipelineFailureLeavesNothing(t *testing.T) {
 // TestPipelineScan: the rows of a pipelined query scan into the
 // destinations ent uses as they do through database/sql.
 func TestPipelineScan(t *testing.T) {
-	drv, _, _ := pipelined(t)
+	drv, _, _, _ := pipelined(t)
 	ctx := tenant.With(context.Background(), tenant.Context{Role: tenant.RolePlatformAdmin, ReadOnly: true})
 	id := uuid.New()
 	at := time.Date(2026, 5, 4, 3, 2, 1, 123456000, time.UTC)
@@ -267,5 +347,51 @@ func TestPipelineScan(t *testing.T) {
 	}
 	if err := rows.Scan(result...); err == nil {
 		t.Fatal("Scan after the last row succeeded")
+	}
+}
+
+// TestPipelineNewStatementTimeout: a statement new to the connection is
+// prepared inside the transaction, after the settings statement, so the
+// statement_timeout bounds a wait on a table lock during its preparation.
+func TestPipelineNewStatementTimeout(t *testing.T) {
+	drv, _, _, pg := pipelined(t)
+	ctx := tenant.With(context.Background(), tenant.Context{Role: tenant.RolePlatformAdmin, ReadOnly: true})
+	var rows entsql.Rows
+	owner, err := pgx.Connect(context.Background(), pg.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(context.Background())
+	lock, err := owner.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Rollback(context.Background()) }()
+	if _, err := lock.Exec(context.Background(), "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{"SELECT count(*) FROM users", "SELECT count(*) FROM users WHERE email <> ''"} {
+		start := time.Now()
+		var err error
+		// A bounded wait, so that a regression fails instead of hanging.
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if strings.Contains(stmt, "email") {
+			tx, terr := drv.Tx(wctx)
+			if terr != nil {
+				t.Fatal(terr)
+			}
+			err = tx.Query(wctx, stmt, []any{}, &rows)
+			_ = tx.Rollback()
+		} else {
+			err = drv.Query(wctx, stmt, []any{}, &rows)
+		}
+		cancel()
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+			t.Fatalf("%s behind a lock: %v, want a statement timeout (57014)", stmt, err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Fatalf("%s behind a lock answered after %s; statement_timeout is 1s", stmt, took)
+		}
 	}
 }
