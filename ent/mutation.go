@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mtdb/mtdb/ent/predicate"
 	"github.com/mtdb/mtdb/ent/project"
+	"github.com/mtdb/mtdb/ent/schema"
 	"github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/ent/user"
 )
@@ -698,7 +699,7 @@ type TenantMutation struct {
 	updated_at          *time.Time
 	name                *string
 	tenant_type         *tenant.TenantType
-	metadata            *map[string]interface{}
+	metadata            *schema.Metadata
 	deleted_at          *time.Time
 	clearedFields       map[string]struct{}
 	parent              *uuid.UUID
@@ -1009,12 +1010,12 @@ func (m *TenantMutation) ResetParentTenantID() {
 }
 
 // SetMetadata sets the "metadata" field.
-func (m *TenantMutation) SetMetadata(value map[string]interface{}) {
-	m.metadata = &value
+func (m *TenantMutation) SetMetadata(s schema.Metadata) {
+	m.metadata = &s
 }
 
 // Metadata returns the value of the "metadata" field in the mutation.
-func (m *TenantMutation) Metadata() (r map[string]interface{}, exists bool) {
+func (m *TenantMutation) Metadata() (r schema.Metadata, exists bool) {
 	v := m.metadata
 	if v == nil {
 		return
@@ -1025,7 +1026,7 @@ func (m *TenantMutation) Metadata() (r map[string]interface{}, exists bool) {
 // OldMetadata returns the old "metadata" field's value of the Tenant entity.
 // If the Tenant object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *TenantMutation) OldMetadata(ctx context.Context) (v map[string]interface{}, err error) {
+func (m *TenantMutation) OldMetadata(ctx context.Context) (v schema.Metadata, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldMetadata is only allowed on UpdateOne operations")
 	}
@@ -1333,7 +1334,7 @@ func (m *TenantMutation) SetField(name string, value ent.Value) error {
 		m.SetParentTenantID(v)
 		return nil
 	case tenant.FieldMetadata:
-		v, ok := value.(map[string]interface{})
+		v, ok := value.(schema.Metadata)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}

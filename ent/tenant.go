@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
+	"github.com/mtdb/mtdb/ent/schema"
 	"github.com/mtdb/mtdb/ent/tenant"
 )
 
@@ -30,7 +31,7 @@ type Tenant struct {
 	// ParentTenantID holds the value of the "parent_tenant_id" field.
 	ParentTenantID *uuid.UUID `json:"parent_tenant_id,omitempty"`
 	// Metadata holds the value of the "metadata" field.
-	Metadata map[string]interface{} `json:"metadata,omitempty"`
+	Metadata schema.Metadata `json:"metadata,omitempty"`
 	// DeletedAt holds the value of the "deleted_at" field.
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
+	"github.com/mtdb/mtdb/ent/schema"
 	"github.com/mtdb/mtdb/ent/tenant"
 )
 
@@ -79,7 +80,7 @@ func (_c *TenantCreate) SetNillableParentTenantID(v *uuid.UUID) *TenantCreate {
 }
 
 // SetMetadata sets the "metadata" field.
-func (_c *TenantCreate) SetMetadata(v map[string]interface{}) *TenantCreate {
+func (_c *TenantCreate) SetMetadata(v schema.Metadata) *TenantCreate {
 	_c.mutation.SetMetadata(v)
 	return _c
 }
@@ -408,7 +409,7 @@ func (u *TenantUpsert) UpdateName() *TenantUpsert {
 }
 
 // SetMetadata sets the "metadata" field.
-func (u *TenantUpsert) SetMetadata(v map[string]interface{}) *TenantUpsert {
+func (u *TenantUpsert) SetMetadata(v schema.Metadata) *TenantUpsert {
 	u.Set(tenant.FieldMetadata, v)
 	return u
 }
@@ -523,7 +524,7 @@ func (u *TenantUpsertOne) UpdateName() *TenantUpsertOne {
 }
 
 // SetMetadata sets the "metadata" field.
-func (u *TenantUpsertOne) SetMetadata(v map[string]interface{}) *TenantUpsertOne {
+func (u *TenantUpsertOne) SetMetadata(v schema.Metadata) *TenantUpsertOne {
 	return u.Update(func(s *TenantUpsert) {
 		s.SetMetadata(v)
 	})
@@ -810,7 +811,7 @@ func (u *TenantUpsertBulk) UpdateName() *TenantUpsertBulk {
 }
 
 // SetMetadata sets the "metadata" field.
-func (u *TenantUpsertBulk) SetMetadata(v map[string]interface{}) *TenantUpsertBulk {
+func (u *TenantUpsertBulk) SetMetadata(v schema.Metadata) *TenantUpsertBulk {
 	return u.Update(func(s *TenantUpsert) {
 		s.SetMetadata(v)
 	})

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 	"github.com/mtdb/mtdb/ent/predicate"
+	"github.com/mtdb/mtdb/ent/schema"
 	"github.com/mtdb/mtdb/ent/tenant"
 )
 
@@ -51,7 +52,7 @@ func (_u *TenantUpdate) SetNillableName(v *string) *TenantUpdate {
 }
 
 // SetMetadata sets the "metadata" field.
-func (_u *TenantUpdate) SetMetadata(v map[string]interface{}) *TenantUpdate {
+func (_u *TenantUpdate) SetMetadata(v schema.Metadata) *TenantUpdate {
 	_u.mutation.SetMetadata(v)
 	return _u
 }
@@ -290,7 +291,7 @@ func (_u *TenantUpdateOne) SetNillableName(v *string) *TenantUpdateOne {
 }
 
 // SetMetadata sets the "metadata" field.
-func (_u *TenantUpdateOne) SetMetadata(v map[string]interface{}) *TenantUpdateOne {
+func (_u *TenantUpdateOne) SetMetadata(v schema.Metadata) *TenantUpdateOne {
 	_u.mutation.SetMetadata(v)
 	return _u
 }

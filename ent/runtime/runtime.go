@@ -101,7 +101,7 @@ func init() {
 	// tenantDescMetadata is the schema descriptor for metadata field.
 	tenantDescMetadata := tenantFields[4].Descriptor()
 	// tenant.DefaultMetadata holds the default value on creation for the metadata field.
-	tenant.DefaultMetadata = tenantDescMetadata.Default.(map[string]interface{})
+	tenant.DefaultMetadata = tenantDescMetadata.Default.(schema.Metadata)
 	// tenantDescID is the schema descriptor for id field.
 	tenantDescID := tenantFields[0].Descriptor()
 	// tenant.DefaultID holds the default value on creation for the id field.

@@ -33,7 +33,7 @@ func (Tenant) Fields() []ent.Field {
 		field.String("name").NotEmpty().SchemaType(varchar(200)).Validate(maxChars(200)),
 		field.Enum("tenant_type").Values("parent", "subsidiary").Immutable(),
 		field.UUID("parent_tenant_id", uuid.UUID{}).Optional().Nillable().Immutable(),
-		field.JSON("metadata", map[string]any{}).Default(map[string]any{}),
+		field.JSON("metadata", Metadata{}).Default(Metadata{}),
 		field.Time("deleted_at").Optional().Nillable(),
 	}
 }

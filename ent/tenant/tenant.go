@@ -10,6 +10,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
+	"github.com/mtdb/mtdb/ent/schema"
 )
 
 const (
@@ -85,7 +86,7 @@ var (
 	// NameValidator is a validator for the "name" field. It is called by the builders before save.
 	NameValidator func(string) error
 	// DefaultMetadata holds the default value on creation for the "metadata" field.
-	DefaultMetadata map[string]interface{}
+	DefaultMetadata schema.Metadata
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -191,4 +192,27 @@ func TestTrailingSlash(t *testing.T) {
 	o.do("", "DELETE", "/api/v1/tenants/", nil).wantError(t, 405, "METHOD_NOT_ALLOWED", "")
 	o.do(o.platform, "GET", "/api/v1/tenants//", nil).wantError(t, 404, "NOT_FOUND", "")
 	o.do("", "GET", "/health/", nil).want(t, 200, nil)
+}
+
+// TestMetadataNumbersExact checks that metadata numbers read back exactly
+// as written (integers past 2^53, trailing zeros), on every later read and
+// not only in the create answer.
+func TestMetadataNumbersExact(t *testing.T) {
+	o := newOrg(t)
+	const md = `{"id":12345678901234567890,"n":{"k":9007199254740993},"list":[1.50,-0.0001]}`
+	r := o.do(o.platform, "POST", "/api/v1/tenants", `{"name":"Numbers","tenant_type":"parent","metadata":`+md+`}`).want(t, 201, nil)
+	var created struct {
+		TenantID string `json:"tenant_id"`
+	}
+	if err := json.Unmarshal(r.Body, &created); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/v1/tenants/" + created.TenantID, "/api/v1/tenants/" + created.TenantID + "/hierarchy", "/api/v1/tenants?tenant_type=parent"} {
+		body := o.do(o.platform, "GET", path, nil).want(t, 200, nil).Body
+		for _, want := range []string{`"id":12345678901234567890`, `"k":9007199254740993`, `[1.50,-0.0001]`} {
+			if !bytes.Contains(body, []byte(want)) {
+				t.Errorf("GET %s: %s lacks %s", path, body, want)
+			}
+		}
+	}
 }
