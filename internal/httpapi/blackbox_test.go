@@ -23,6 +23,10 @@ func TestStrictBodies(t *testing.T) {
 		{"duplicate key", `{"name":"Renamed","name":"Again"}`, "name"},
 		{"duplicate key inside metadata", `{"metadata":{"a":{"x":1,"x":2}}}`, "x"},
 		{"invalid UTF-8", "{\"name\":\"Re\xffnamed\"}", "body"},
+		{"lone high surrogate", `{"name":"Re\ud800named"}`, "body"},
+		{"lone low surrogate", `{"name":"Re\udc00named"}`, "body"},
+		{"high surrogate then another escape", `{"name":"Re\ud800\u0041named"}`, "body"},
+		{"lone surrogate inside metadata", `{"metadata":{"k":["x\udfff"]}}`, "body"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o.do(o.adminA, "PATCH", path, c.body).wantError(t, 400, "VALIDATION_ERROR", c.field)
@@ -38,6 +42,13 @@ func TestStrictBodies(t *testing.T) {
 		o.do(o.adminA, "PATCH", path, `{"metadata":{"a":{"x":1},"b":{"x":2},"c":[{"x":1},{"x":2}]}}`).want(t, 200, &got)
 		if len(got.Metadata) != 3 {
 			t.Fatalf("metadata %v", got.Metadata)
+		}
+	})
+	t.Run("surrogate pairs and escaped backslashes are fine", func(t *testing.T) {
+		var got tenantOut
+		o.do(o.adminA, "PATCH", path, `{"name":"Smile \ud83d\ude00 \\ud800"}`).want(t, 200, &got)
+		if got.Name != "Smile \U0001F600 \\ud800" {
+			t.Fatalf("name %q", got.Name)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -26,6 +27,9 @@ import (
 func checkDocument(raw []byte, dst any) error {
 	if !utf8.Valid(raw) {
 		return bodyError("must be valid UTF-8")
+	}
+	if loneSurrogate(raw) {
+		return bodyError(`must not contain an unpaired surrogate escape (such as "\ud800")`)
 	}
 	known := jsonFieldNames(reflect.TypeOf(dst))
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -77,6 +81,51 @@ func valueDone(stack []*frame) {
 	if len(stack) > 0 && stack[len(stack)-1].keys != nil {
 		stack[len(stack)-1].expectKey = true
 	}
+}
+
+// loneSurrogate reports whether a string of raw, a valid JSON document,
+// holds a \u escape of a UTF-16 surrogate that is not half of a pair:
+// encoding/json would silently turn it into U+FFFD, altering the text.
+func loneSurrogate(raw []byte) bool {
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case !inString:
+			inString = c == '"'
+		case c == '"':
+			inString = false
+		case c == '\\':
+			r, ok := escapedRune(raw, i)
+			if !ok {
+				i++ // a one-character escape: skip the escaped character
+				continue
+			}
+			switch {
+			case r >= 0xD800 && r < 0xDC00: // high half: a low half must follow
+				if low, ok := escapedRune(raw, i+6); !ok || low < 0xDC00 || low >= 0xE000 {
+					return true
+				}
+				i += 11
+			case r >= 0xDC00 && r < 0xE000:
+				return true
+			default:
+				i += 5
+			}
+		}
+	}
+	return false
+}
+
+// escapedRune returns the code of the \uXXXX escape at raw[i:], if any.
+func escapedRune(raw []byte, i int) (rune, bool) {
+	if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	return rune(n), true
 }
 
 // frame is an open object or array of a document being walked: the keys
