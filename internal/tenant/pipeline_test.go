@@ -201,6 +201,31 @@ func TestPipelineStatementOrder(t *testing.T) {
 	}
 	wantTrips(t, "empty tx", rec.take(), nil)
 
+	// ent's Tx.ExecContext/QueryContext (feature sql/execquery) run inside.
+	tx, err = drv.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, ok := tx.(interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	})
+	if !ok {
+		t.Fatalf("%T has no QueryContext", tx)
+	}
+	sqlRows, err := q.QueryContext(ctx, "SELECT current_setting('app.role')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role string
+	if !sqlRows.Next() || sqlRows.Scan(&role) != nil || role != string(tenant.RoleMember) {
+		t.Fatalf("QueryContext in the transaction saw app.role %q", role)
+	}
+	_ = sqlRows.Close()
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	wantTrips(t, "QueryContext", rec.take(), [][]string{{"begin read only", settings}, {"SELECT current_setting('app.role')"}, {"rollback"}})
+
 	if err := drv.Exec(context.Background(), "SELECT 4", []any{}, nil); !errors.Is(err, tenant.ErrNoContext) {
 		t.Fatalf("without a tenant context: %v, want ErrNoContext", err)
 	}

@@ -102,6 +102,43 @@ func (t *pipeTx) Query(ctx context.Context, query string, args, v any) error {
 	return nil
 }
 
+// start sends BEGIN and the settings statement if they are still pending.
+func (t *pipeTx) start(ctx context.Context) error {
+	if t.done {
+		return sql.ErrTxDone
+	}
+	if t.broken != nil {
+		return errTxBroken
+	}
+	if !t.pending {
+		return nil
+	}
+	t.pending = false
+	if err := t.d.send(ctx, t.conn, t.tc, t.opts, nil, nil); err != nil {
+		t.broken = err
+		return err
+	}
+	return nil
+}
+
+// ExecContext runs a statement in the transaction through database/sql
+// (ent's Tx.ExecContext, feature sql/execquery).
+func (t *pipeTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := t.start(ctx); err != nil {
+		return nil, err
+	}
+	return t.conn.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction through database/sql
+// (ent's Tx.QueryContext, feature sql/execquery).
+func (t *pipeTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := t.start(ctx); err != nil {
+		return nil, err
+	}
+	return t.conn.QueryContext(ctx, query, args...)
+}
+
 // Commit commits the transaction; after a failed statement it returns an
 // error (PostgreSQL answers COMMIT with ROLLBACK).
 func (t *pipeTx) Commit() error {
