@@ -203,3 +203,36 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestUnknownFileKeysWarn(t *testing.T) {
+	pkgDir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := inTempDir(t)
+	file := filepath.Join(dir, "typo.yaml")
+	writeFile(t, file, "servr:\n  port: 7001\nserver:\n  host: 127.0.0.1\n  prot: 9\n")
+	cfg, err := Load(Options{Getenv: envFunc(nil), File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(cfg.Warnings, "\n")
+	for _, key := range []string{`"servr.port"`, `"server.prot"`} {
+		if !strings.Contains(got, key) {
+			t.Errorf("no warning names %s: %q", key, cfg.Warnings)
+		}
+	}
+	if strings.Contains(got, "server.host") || cfg.Server.Host != "127.0.0.1" {
+		t.Errorf("a known key is reported or not read: %q, host %s", cfg.Warnings, cfg.Server.Host)
+	}
+	// The repository's own config.yaml names only known settings.
+	repo, err := Load(Options{Getenv: envFunc(nil), File: filepath.Join(pkgDir, "..", "..", "config.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range repo.Warnings {
+		if strings.Contains(w, "not a known setting") {
+			t.Errorf("config.yaml: %s", w)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -151,8 +152,26 @@ func Load(opts Options) (*Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.Warnings = warnings(cfg)
+	cfg.Warnings = append(warnings(cfg), unknownFileKeys(v, file)...)
 	return cfg, nil
+}
+
+// unknownFileKeys warns about each key of the config file that names no
+// setting (a typo such as "servr.port" would otherwise be ignored without
+// a word).
+func unknownFileKeys(v *viper.Viper, file string) []string {
+	known := make(map[string]bool, len(Keys))
+	for _, k := range Keys {
+		known[k] = true
+	}
+	var w []string
+	for _, k := range v.AllKeys() {
+		if !known[k] {
+			w = append(w, fmt.Sprintf("%s: %q is not a known setting; it is ignored", file, k))
+		}
+	}
+	sort.Strings(w)
+	return w
 }
 
 // fileString renders a value read from the config file as the string an
