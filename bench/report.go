@@ -117,6 +117,19 @@ func (r *report) markdown() string {
 	for _, t := range r.Targets {
 		p("| %s | %.2f | %s | %s |", t.Name, t.Value, t.Goal, yes(t.Met))
 	}
+	if _, ok := r.find("api_before", epGet, 16); ok {
+		p("\n## Before and after (api_before: the older binary given with BEFORE=, same run)\n")
+		p("| endpoint | c | before req/s | after req/s | after ÷ before | before ÷ reference | after ÷ reference | before p50 ms | after p50 ms |\n|---|---|---|---|---|---|---|---|---|")
+		for _, m := range r.Matrix {
+			if m.Target != "api" {
+				continue
+			}
+			b, _ := r.find("api_before", m.Endpoint, m.Concurrency)
+			ref, _ := r.find("reference", m.Endpoint, m.Concurrency)
+			p("| %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f |", m.Endpoint, m.Concurrency, b.RPS, m.RPS,
+				ratio(m.RPS, b.RPS), ratio(b.RPS, ref.RPS), ratio(m.RPS, ref.RPS), b.P50ms, m.P50ms)
+		}
+	}
 	p("\n## API vs reference server vs database work alone\n")
 	p("| endpoint | c | contender | req/s | p50 ms | p99 ms | errors | ÷ reference | ÷ database | CPU: load gen / server / postgres / other %% |")
 	p("|---|---|---|---|---|---|---|---|---|---|")
