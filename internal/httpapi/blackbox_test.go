@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -226,4 +227,18 @@ func TestMetadataNumbersExact(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestChunkedOversizeRefusedOnEveryRoute checks that a body over the limit
+// sent without a Content-Length gets 413 also on routes whose handler never
+// reads its body, and that the request has no effect.
+func TestChunkedOversizeRefusedOnEveryRoute(t *testing.T) {
+	o := newOrg(t)
+	big := func() io.Reader { return io.MultiReader(strings.NewReader(strings.Repeat("x", 2<<20))) }
+	path := "/api/v1/tenants/" + o.A2.TenantID.String()
+	o.do(o.adminA, "DELETE", path, big()).wantError(t, 413, "PAYLOAD_TOO_LARGE", "")
+	o.do(o.adminA, "GET", path, nil).want(t, 200, nil) // not deleted
+	o.do(o.adminA, "GET", "/api/v1/users", big()).wantError(t, 413, "PAYLOAD_TOO_LARGE", "")
+	small := io.MultiReader(strings.NewReader(`{"name":"Chunked","tenant_type":"subsidiary"}`))
+	o.do(o.adminA, "POST", "/api/v1/tenants", small).want(t, 201, nil)
 }

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -146,20 +148,36 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// limitBody refuses bodies over limit with 413: at once when the declared
-// Content-Length is too big, and while reading otherwise (chunked bodies),
-// through http.MaxBytesReader, whose *http.MaxBytesError the error handler
-// maps to 413.
+// limitBody refuses bodies over limit with 413 before the handler runs,
+// whatever the route: at once when the declared Content-Length is too big,
+// and by reading at most limit+1 bytes first when the length is not
+// declared (chunked), so that a handler that ignores its body (DELETE, GET)
+// cannot act on an oversized request. A declared length within the limit
+// is still enforced while reading, through http.MaxBytesReader, whose
+// *http.MaxBytesError the error handler maps to 413.
 func limitBody(limit int64) echo.MiddlewareFunc {
+	tooLarge := &errs.Error{Kind: errs.KindTooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", limit)}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
 			if req.ContentLength > limit {
-				return &errs.Error{Kind: errs.KindTooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", limit)}
+				return tooLarge
 			}
-			if req.Body != nil && req.Body != http.NoBody {
-				req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+			if req.Body == nil || req.Body == http.NoBody {
+				return next(c)
 			}
+			if req.ContentLength < 0 {
+				buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+				if err != nil {
+					return &errs.Error{Kind: errs.KindInvalid, Message: "body could not be read", Fields: map[string]string{"body": "could not be read"}, Err: err}
+				}
+				if int64(len(buf)) > limit {
+					return tooLarge
+				}
+				req.Body = io.NopCloser(bytes.NewReader(buf))
+				return next(c)
+			}
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 			return next(c)
 		}
 	}
