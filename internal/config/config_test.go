@@ -62,6 +62,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"unparsable size", map[string]string{"SERVER_BODY_LIMIT": "lots"}, "SERVER_BODY_LIMIT"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL"},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{"text logs in production", prod(map[string]string{"LOG_FORMAT": "text"}), "LOG_FORMAT"},
+		{"text logs in staging", prod(map[string]string{"ENVIRONMENT": "staging", "LOG_FORMAT": "text"}), "LOG_FORMAT"},
 		{"min conns above max", map[string]string{"DATABASE_MAX_CONNS": "2", "DATABASE_MIN_CONNS": "5"}, "DATABASE_MIN_CONNS"},
 		{"unparsable pool size", map[string]string{"DATABASE_MAX_CONNS": "ten"}, "DATABASE_MAX_CONNS"},
 		{"bad app role", map[string]string{"DATABASE_APP_ROLE": "mtdb app; drop"}, "DATABASE_APP_ROLE"},

@@ -61,7 +61,11 @@ func (c *Config) Validate() error {
 		return settingErr("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
 	switch c.Log.Format {
-	case "json", "text":
+	case "json":
+	case "text":
+		if !dev { // outside development every log line is one JSON object
+			return settingErr("log.format", "text is only allowed in development")
+		}
 	default:
 		return settingErr("log.format", "%q is not one of json, text", c.Log.Format)
 	}
