@@ -78,7 +78,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) *Server {
 			MaxAge:        600,
 		}))
 	}
-	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{
+	e.Use(normalizeAcceptEncoding, middleware.GzipWithConfig(middleware.GzipConfig{
 		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/metrics") },
 	}))
 	e.Use(renderErrors, limitBody(cfg.Server.BodyLimit), withTimeout(cfg.Server.RequestTimeout))
