@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -145,6 +146,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		if h.Get("Retry-After") == "" {
 			h.Set("Retry-After", "5")
+		}
+	case http.StatusMethodNotAllowed:
+		// Every GET route answers HEAD too (headAsGet), which Echo's Allow
+		// does not know.
+		if allow := h.Get(echo.HeaderAllow); strings.Contains(allow, http.MethodGet) && !strings.Contains(allow, http.MethodHead) {
+			h.Set(echo.HeaderAllow, allow+", "+http.MethodHead)
 		}
 	}
 	details := map[string]any{}

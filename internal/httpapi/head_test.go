@@ -43,6 +43,10 @@ func TestHEADAnswersLikeGET(t *testing.T) {
 			}
 		})
 	}
+	res, _ := sendRequest(t, buildRequest(t, "DELETE", url+"/health", nil))
+	if allow := res.Header.Get("Allow"); res.StatusCode != 405 || !strings.Contains(allow, "GET") || !strings.Contains(allow, "HEAD") {
+		t.Errorf("DELETE /health: %d, Allow %q; want 405 allowing GET and HEAD", res.StatusCode, allow)
+	}
 	if !strings.Contains(logs.String(), `"method":"HEAD","route":"/health"`) {
 		t.Fatalf("the access log does not name HEAD: %s", logs.String())
 	}
