@@ -82,6 +82,7 @@ type request struct {
 // run passes r through TenantContext and returns the tenant context the
 // handler saw (if it ran), the echo "tenant_id" value, the middleware's
 // error and the recorder.
+//
 //lint:ignore ST1008 the middleware's error sits beside what it produced, in the order a reader checks them
 func (w *tcWorld) run(t *testing.T, authRequired bool, r request) (tenant.Context, any, error, *httptest.ResponseRecorder) {
 	t.Helper()
