@@ -29,7 +29,6 @@ type counter struct {
 	mu         sync.Mutex
 	trips      int
 	statements []string
-	inBatch    bool
 }
 
 func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {

@@ -356,13 +356,11 @@ func TestPipelineScan(t *testing.T) {
 		str    string
 		small  any
 		float  float64
-		nrows  int
 		result = []any{&gotID, &gotAt, &doc, &n, &null, &flag, &str, &small, &float}
 	)
 	if err := rows.Scan(result...); err != nil {
 		t.Fatal(err)
 	}
-	nrows++
 	if rows.Next() {
 		t.Fatal("more than one row")
 	}
