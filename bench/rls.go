@@ -25,7 +25,11 @@ type rlsRow struct {
 	// (planned again in every statement): the proposed fix.
 	PlPgSQL       result  `json:"rls_plpgsql"`
 	PlPgSQLOverhd float64 `json:"rls_plpgsql_overhead_pct"`
-	Summary       string  `json:"summary"`
+	// At concurrency 1 the latencies are less disturbed by the load
+	// generator's own CPU: p50 through the policies and plain.
+	RLSP50c1   float64 `json:"rls_p50_ms_c1"`
+	PlainP50c1 float64 `json:"plain_p50_ms_c1"`
+	Summary    string  `json:"summary"`
 }
 
 const (
@@ -142,6 +146,8 @@ END $$`,
 			r.RLS = drive(ctx, q.mk(modeRLS), 16, o.warmup, o.duration, 0)
 			r.Plain = drive(ctx, q.mk(modePlain), 16, o.warmup, o.duration, 0)
 			r.PlPgSQL = drive(ctx, q.mk(modePlPgSQL), 16, o.warmup, o.duration, 0)
+			r.RLSP50c1 = drive(ctx, q.mk(modeRLS), 1, o.warmup/2, o.duration/2, 0).P50ms
+			r.PlainP50c1 = drive(ctx, q.mk(modePlain), 1, o.warmup/2, o.duration/2, 0).P50ms
 			if r.RLS.RPS > 0 && r.PlPgSQL.RPS > 0 {
 				r.Overhd = (r.Plain.RPS/r.RLS.RPS - 1) * 100
 				r.PlPgSQLOverhd = (r.Plain.RPS/r.PlPgSQL.RPS - 1) * 100
