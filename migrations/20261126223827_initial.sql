@@ -39,12 +39,19 @@ CREATE POLICY "tenants_delete" ON "tenants" AS PERMISSIVE FOR DELETE TO mtdb_app
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "tenants" TO mtdb_app;
 -- Tenant visibility and hierarchy depth
 CREATE OR REPLACE FUNCTION mtdb_visible_tenants() RETURNS uuid[]
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-  SELECT COALESCE(array_agg(t.id), '{}'::uuid[])
-  FROM tenants t
-  WHERE t.deleted_at IS NULL
-    AND (t.id = mtdb_current_tenant() OR t.parent_tenant_id = mtdb_current_tenant())
+DECLARE
+  cur uuid := NULLIF(current_setting('app.tenant_id', true), '')::uuid;
+BEGIN
+  IF cur IS NULL THEN
+    RETURN '{}'::uuid[];
+  END IF;
+  RETURN ARRAY(
+    SELECT t.id FROM tenants t
+    WHERE t.deleted_at IS NULL AND (t.id = cur OR t.parent_tenant_id = cur)
+  );
+END
 $$;
 CREATE OR REPLACE FUNCTION mtdb_tenants_depth() RETURNS trigger
 LANGUAGE plpgsql
