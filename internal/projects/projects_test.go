@@ -9,10 +9,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
-	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
-	"github.com/mtdb/mtdb/internal/pgtest"
 	"github.com/mtdb/mtdb/internal/projects"
+	"github.com/mtdb/mtdb/internal/servicetest"
 	"github.com/mtdb/mtdb/internal/tenant"
 	"github.com/mtdb/mtdb/internal/tenants"
 	"github.com/mtdb/mtdb/internal/users"
@@ -27,20 +26,11 @@ type world struct {
 	memberA, platform       context.Context
 }
 
-func as(role tenant.Role, id uuid.UUID) context.Context {
-	return tenant.With(context.Background(), tenant.Context{TenantID: id, Role: role, UserID: "test"})
-}
-
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	db := pgtest.New(t)
-	d, err := database.Open(context.Background(), database.Options{URL: db.AppURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
+	d := servicetest.Open(t)
 	ts, us := tenants.NewService(d.Ent), users.NewService(d.Ent)
-	w := &world{svc: projects.NewService(d.Ent), platform: as(tenant.RolePlatformAdmin, uuid.Nil)}
+	w := &world{svc: projects.NewService(d.Ent), platform: servicetest.As(tenant.RolePlatformAdmin, uuid.Nil)}
 	mk := func(name, typ string, parent *uuid.UUID) uuid.UUID {
 		tn, err := ts.Create(w.platform, tenants.CreateInput{Name: name, Type: typ, ParentID: parent})
 		if err != nil {
@@ -51,8 +41,8 @@ func newWorld(t *testing.T) *world {
 	w.A = mk("Acme", "parent", nil)
 	w.A1 = mk("Acme Labs", "subsidiary", &w.A)
 	w.B = mk("Globex", "parent", nil)
-	w.adminA, w.adminA1, w.adminB = as(tenant.RoleTenantAdmin, w.A), as(tenant.RoleTenantAdmin, w.A1), as(tenant.RoleTenantAdmin, w.B)
-	w.memberA = as(tenant.RoleMember, w.A)
+	w.adminA, w.adminA1, w.adminB = servicetest.As(tenant.RoleTenantAdmin, w.A), servicetest.As(tenant.RoleTenantAdmin, w.A1), servicetest.As(tenant.RoleTenantAdmin, w.B)
+	w.memberA = servicetest.As(tenant.RoleMember, w.A)
 	mu := func(ctx context.Context, email string) *ent.User {
 		u, err := us.Create(ctx, users.CreateInput{Email: email, DisplayName: "U"})
 		if err != nil {
@@ -64,24 +54,6 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func wantKind(t *testing.T, err error, want errs.Kind) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want kind %d", want)
-	}
-	if got := errs.KindOf(err); got != want {
-		t.Fatalf("got kind %d (%v), want %d", got, err, want)
-	}
-}
-
-func wantField(t *testing.T, err error, field string) {
-	t.Helper()
-	wantKind(t, err, errs.KindInvalid)
-	if e, _ := err.(*errs.Error); e == nil || e.Fields[field] == "" {
-		t.Fatalf("error %v does not name field %q", err, field)
-	}
-}
-
 // clientView is what a client can see of an error.
 func clientView(err error) errs.Error {
 	e, _ := err.(*errs.Error)
@@ -90,8 +62,6 @@ func clientView(err error) errs.Error {
 	}
 	return errs.Error{Kind: e.Kind, Message: e.Message, Fields: e.Fields}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func TestCreate(t *testing.T) {
 	w := newWorld(t)
@@ -105,7 +75,7 @@ func TestCreate(t *testing.T) {
 
 	t.Run("owner in another tenant answers exactly like a random id", func(t *testing.T) {
 		_, errRandom := w.svc.Create(w.adminA, projects.CreateInput{Name: "X", OwnerID: uuid.New()})
-		wantField(t, errRandom, "owner_id")
+		servicetest.WantField(t, errRandom, "owner_id")
 		_, errOther := w.svc.Create(w.adminA, projects.CreateInput{Name: "X", OwnerID: w.userB.ID})
 		_, errSub := w.svc.Create(w.adminA, projects.CreateInput{Name: "X", OwnerID: w.userA1.ID})
 		for name, err := range map[string]error{"other organisation": errOther, "own subsidiary": errSub} {
@@ -131,14 +101,14 @@ func TestCreate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := w.svc.Create(tc.ctx, tc.in)
 			if tc.field != "" {
-				wantField(t, err, tc.field)
+				servicetest.WantField(t, err, tc.field)
 				return
 			}
-			wantKind(t, err, tc.kind)
+			servicetest.WantKind(t, err, tc.kind)
 		})
 	}
 	t.Run("platform_admin acting in a tenant", func(t *testing.T) {
-		p, err := w.svc.Create(as(tenant.RolePlatformAdmin, w.B), projects.CreateInput{Name: strings.Repeat("ü", 200), OwnerID: w.userB.ID})
+		p, err := w.svc.Create(servicetest.As(tenant.RolePlatformAdmin, w.B), projects.CreateInput{Name: strings.Repeat("ü", 200), OwnerID: w.userB.ID})
 		if err != nil || p.TenantID != w.B {
 			t.Fatalf("%+v %v", p, err)
 		}
@@ -192,14 +162,14 @@ func TestIsolation(t *testing.T) {
 
 	// B attacks A's project with every call.
 	_, err = w.svc.Get(w.adminB, pa.ID)
-	wantKind(t, err, errs.KindNotFound)
-	_, err = w.svc.Update(w.adminB, pa.ID, projects.UpdateInput{Name: ptr("pwned")})
-	wantKind(t, err, errs.KindNotFound)
+	servicetest.WantKind(t, err, errs.KindNotFound)
+	_, err = w.svc.Update(w.adminB, pa.ID, projects.UpdateInput{Name: servicetest.Ptr("pwned")})
+	servicetest.WantKind(t, err, errs.KindNotFound)
 	_, err = w.svc.Update(w.adminB, pa.ID, projects.UpdateInput{OwnerID: &w.userB.ID})
-	wantKind(t, err, errs.KindNotFound)
-	wantKind(t, w.svc.Delete(w.adminB, pa.ID), errs.KindNotFound)
-	wantKind(t, w.svc.Delete(w.adminA1, pa.ID), errs.KindNotFound)
-	wantKind(t, w.svc.Delete(w.memberA, pa.ID), errs.KindForbidden)
+	servicetest.WantKind(t, err, errs.KindNotFound)
+	servicetest.WantKind(t, w.svc.Delete(w.adminB, pa.ID), errs.KindNotFound)
+	servicetest.WantKind(t, w.svc.Delete(w.adminA1, pa.ID), errs.KindNotFound)
+	servicetest.WantKind(t, w.svc.Delete(w.memberA, pa.ID), errs.KindForbidden)
 	got, err := w.svc.Get(w.adminA, pa.ID)
 	if err != nil || got.Name != "A project" || got.OwnerID != w.userA.ID {
 		t.Fatalf("victim changed: %+v %v", got, err)
@@ -208,12 +178,12 @@ func TestIsolation(t *testing.T) {
 	t.Run("moving a project to an owner outside its tenant", func(t *testing.T) {
 		// A's admin edits A1's project: the owner must be of A1, not of A.
 		_, err := w.svc.Update(w.adminA, pa1.ID, projects.UpdateInput{OwnerID: &w.userA.ID})
-		wantField(t, err, "owner_id")
-		_, errRandom := w.svc.Update(w.adminA, pa1.ID, projects.UpdateInput{OwnerID: ptr(uuid.New())})
+		servicetest.WantField(t, err, "owner_id")
+		_, errRandom := w.svc.Update(w.adminA, pa1.ID, projects.UpdateInput{OwnerID: servicetest.Ptr(uuid.New())})
 		if !reflect.DeepEqual(clientView(err), clientView(errRandom)) {
 			t.Fatalf("%+v vs %+v", clientView(err), clientView(errRandom))
 		}
-		p, err := w.svc.Update(w.adminA, pa1.ID, projects.UpdateInput{Name: ptr("Renamed"), Description: ptr("d")})
+		p, err := w.svc.Update(w.adminA, pa1.ID, projects.UpdateInput{Name: servicetest.Ptr("Renamed"), Description: servicetest.Ptr("d")})
 		if err != nil || p.Name != "Renamed" || p.Description != "d" || p.OwnerID != w.userA1.ID {
 			t.Fatalf("%+v %v", p, err)
 		}
@@ -222,5 +192,5 @@ func TestIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = w.svc.Get(w.adminA, pa.ID)
-	wantKind(t, err, errs.KindNotFound)
+	servicetest.WantKind(t, err, errs.KindNotFound)
 }

@@ -8,9 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
-	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
-	"github.com/mtdb/mtdb/internal/pgtest"
+	"github.com/mtdb/mtdb/internal/servicetest"
 	"github.com/mtdb/mtdb/internal/tenant"
 	"github.com/mtdb/mtdb/internal/tenants"
 )
@@ -29,29 +28,20 @@ type world struct {
 	superadmin context.Context // platform_admin acting in tenant A
 }
 
-func as(role tenant.Role, id uuid.UUID) context.Context {
-	return tenant.With(context.Background(), tenant.Context{TenantID: id, Role: role, UserID: "test"})
-}
-
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	db := pgtest.New(t)
-	d, err := database.Open(context.Background(), database.Options{URL: db.AppURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	w := &world{svc: tenants.NewService(d.Ent), platform: as(tenant.RolePlatformAdmin, uuid.Nil)}
+	d := servicetest.Open(t)
+	w := &world{svc: tenants.NewService(d.Ent), platform: servicetest.As(tenant.RolePlatformAdmin, uuid.Nil)}
 	w.A = mustCreate(t, w.svc, w.platform, tenants.CreateInput{Name: "Acme", Type: "parent"})
 	w.B = mustCreate(t, w.svc, w.platform, tenants.CreateInput{Name: "Globex", Type: "parent"})
-	w.adminA = as(tenant.RoleTenantAdmin, w.A.ID)
-	w.adminB = as(tenant.RoleTenantAdmin, w.B.ID)
-	w.memberA = as(tenant.RoleMember, w.A.ID)
-	w.superadmin = as(tenant.RolePlatformAdmin, w.A.ID)
+	w.adminA = servicetest.As(tenant.RoleTenantAdmin, w.A.ID)
+	w.adminB = servicetest.As(tenant.RoleTenantAdmin, w.B.ID)
+	w.memberA = servicetest.As(tenant.RoleMember, w.A.ID)
+	w.superadmin = servicetest.As(tenant.RolePlatformAdmin, w.A.ID)
 	// A2 is created before A1 so that "by name" and "by creation" differ.
 	w.A2 = mustCreate(t, w.svc, w.adminA, tenants.CreateInput{Name: "Zeta Labs", Type: "subsidiary"})
 	w.A1 = mustCreate(t, w.svc, w.platform, tenants.CreateInput{Name: "Alpha Labs", Type: "subsidiary", ParentID: &w.A.ID})
-	w.adminA1 = as(tenant.RoleTenantAdmin, w.A1.ID)
+	w.adminA1 = servicetest.As(tenant.RoleTenantAdmin, w.A1.ID)
 	return w
 }
 
@@ -63,26 +53,6 @@ func mustCreate(t *testing.T, svc *tenants.Service, ctx context.Context, in tena
 	}
 	return tn
 }
-
-func wantKind(t *testing.T, err error, want errs.Kind) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want kind %d", want)
-	}
-	if got := errs.KindOf(err); got != want {
-		t.Fatalf("got kind %d (%v), want %d", got, err, want)
-	}
-}
-
-func wantField(t *testing.T, err error, field string) {
-	t.Helper()
-	wantKind(t, err, errs.KindInvalid)
-	if e, _ := err.(*errs.Error); e == nil || e.Fields[field] == "" {
-		t.Fatalf("error %v does not name field %q", err, field)
-	}
-}
-
-func ptr[T any](v T) *T { return &v }
 
 func TestCreateRules(t *testing.T) {
 	w := newWorld(t)
@@ -114,10 +84,10 @@ func TestCreateRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := w.svc.Create(tc.ctx, tc.in)
 			if tc.field != "" {
-				wantField(t, err, tc.field)
+				servicetest.WantField(t, err, tc.field)
 				return
 			}
-			wantKind(t, err, tc.kind)
+			servicetest.WantKind(t, err, tc.kind)
 		})
 	}
 

@@ -6,32 +6,33 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/internal/errs"
+	"github.com/mtdb/mtdb/internal/servicetest"
 	"github.com/mtdb/mtdb/internal/tenants"
 )
 
 func TestUpdate(t *testing.T) {
 	w := newWorld(t)
 	t.Run("member is forbidden", func(t *testing.T) {
-		_, err := w.svc.Update(w.memberA, w.A.ID, tenants.UpdateInput{Name: ptr("x")})
-		wantKind(t, err, errs.KindForbidden)
+		_, err := w.svc.Update(w.memberA, w.A.ID, tenants.UpdateInput{Name: servicetest.Ptr("x")})
+		servicetest.WantKind(t, err, errs.KindForbidden)
 	})
 	t.Run("another organisation's admin gets 404 and changes nothing", func(t *testing.T) {
-		_, err := w.svc.Update(w.adminB, w.A.ID, tenants.UpdateInput{Name: ptr("Pwned")})
-		wantKind(t, err, errs.KindNotFound)
+		_, err := w.svc.Update(w.adminB, w.A.ID, tenants.UpdateInput{Name: servicetest.Ptr("Pwned")})
+		servicetest.WantKind(t, err, errs.KindNotFound)
 		got, err := w.svc.Get(w.platform, w.A.ID)
 		if err != nil || got.Name != "Acme" {
 			t.Fatalf("victim changed: %v %v", got, err)
 		}
 	})
 	t.Run("subsidiary admin cannot reach its sibling", func(t *testing.T) {
-		_, err := w.svc.Update(w.adminA1, w.A2.ID, tenants.UpdateInput{Name: ptr("x")})
-		wantKind(t, err, errs.KindNotFound)
+		_, err := w.svc.Update(w.adminA1, w.A2.ID, tenants.UpdateInput{Name: servicetest.Ptr("x")})
+		servicetest.WantKind(t, err, errs.KindNotFound)
 	})
 	t.Run("parent admin renames a subsidiary and replaces metadata", func(t *testing.T) {
 		if _, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Metadata: map[string]any{"a": "1", "b": "2"}}); err != nil {
 			t.Fatal(err)
 		}
-		got, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Name: ptr(" Alpha Research "), Metadata: map[string]any{"c": true}})
+		got, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Name: servicetest.Ptr(" Alpha Research "), Metadata: map[string]any{"c": true}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,39 +44,39 @@ func TestUpdate(t *testing.T) {
 		}
 	})
 	t.Run("tenant_admin renames its own tenant", func(t *testing.T) {
-		if _, err := w.svc.Update(w.adminB, w.B.ID, tenants.UpdateInput{Name: ptr("Globex Inc")}); err != nil {
+		if _, err := w.svc.Update(w.adminB, w.B.ID, tenants.UpdateInput{Name: servicetest.Ptr("Globex Inc")}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("changing tenant_type is invalid, sending the same value is not", func(t *testing.T) {
-		_, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{TenantType: ptr("parent")})
-		wantField(t, err, "tenant_type")
-		if _, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{TenantType: ptr("subsidiary")}); err != nil {
+		_, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{TenantType: servicetest.Ptr("parent")})
+		servicetest.WantField(t, err, "tenant_type")
+		if _, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{TenantType: servicetest.Ptr("subsidiary")}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("changing parent_tenant_id is invalid", func(t *testing.T) {
 		_, err := w.svc.Update(w.platform, w.A1.ID, tenants.UpdateInput{ParentTenantIDSet: true, ParentTenantID: &w.B.ID})
-		wantField(t, err, "parent_tenant_id")
+		servicetest.WantField(t, err, "parent_tenant_id")
 		_, err = w.svc.Update(w.platform, w.A1.ID, tenants.UpdateInput{ParentTenantIDSet: true})
-		wantField(t, err, "parent_tenant_id")
+		servicetest.WantField(t, err, "parent_tenant_id")
 	})
 	t.Run("empty name is invalid", func(t *testing.T) {
-		_, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Name: ptr(" ")})
-		wantField(t, err, "name")
+		_, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Name: servicetest.Ptr(" ")})
+		servicetest.WantField(t, err, "name")
 	})
 	t.Run("duplicate sibling name conflicts", func(t *testing.T) {
-		_, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Name: ptr("ZETA labs")})
-		wantKind(t, err, errs.KindConflict)
+		_, err := w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Name: servicetest.Ptr("ZETA labs")})
+		servicetest.WantKind(t, err, errs.KindConflict)
 	})
 	t.Run("duplicate name of a sibling the caller cannot see conflicts too", func(t *testing.T) {
 		// A1's admin cannot see A2: the database's unique index answers.
-		_, err := w.svc.Update(w.adminA1, w.A1.ID, tenants.UpdateInput{Name: ptr("zeta LABS")})
-		wantKind(t, err, errs.KindConflict)
+		_, err := w.svc.Update(w.adminA1, w.A1.ID, tenants.UpdateInput{Name: servicetest.Ptr("zeta LABS")})
+		servicetest.WantKind(t, err, errs.KindConflict)
 	})
 	t.Run("unknown tenant is 404", func(t *testing.T) {
-		_, err := w.svc.Update(w.platform, uuid.New(), tenants.UpdateInput{Name: ptr("x")})
-		wantKind(t, err, errs.KindNotFound)
+		_, err := w.svc.Update(w.platform, uuid.New(), tenants.UpdateInput{Name: servicetest.Ptr("x")})
+		servicetest.WantKind(t, err, errs.KindNotFound)
 	})
 }
 
@@ -93,7 +94,7 @@ func TestDelete(t *testing.T) {
 		{"parent with live subsidiaries conflicts", func() error { return w.svc.Delete(w.platform, w.A.ID) }, errs.KindConflict},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { wantKind(t, tc.do(), tc.kind) })
+		t.Run(tc.name, func(t *testing.T) { servicetest.WantKind(t, tc.do(), tc.kind) })
 	}
 	if _, err := w.svc.Get(w.adminA, w.A1.ID); err != nil {
 		t.Fatalf("A1 damaged by refused deletes: %v", err)
@@ -105,7 +106,7 @@ func TestDelete(t *testing.T) {
 	if _, err := w.svc.Get(w.adminA, w.A1.ID); errs.KindOf(err) != errs.KindNotFound {
 		t.Fatalf("deleted tenant still readable: %v", err)
 	}
-	wantKind(t, w.svc.Delete(w.adminA, w.A1.ID), errs.KindNotFound)
+	servicetest.WantKind(t, w.svc.Delete(w.adminA, w.A1.ID), errs.KindNotFound)
 	h, err := w.svc.Hierarchy(w.adminA, w.A.ID)
 	if err != nil || len(h) != 2 {
 		t.Fatalf("hierarchy after delete: %v %v", h, err)
@@ -114,8 +115,8 @@ func TestDelete(t *testing.T) {
 	if err != nil || total != 3 || len(items) != 3 {
 		t.Fatalf("list after delete: %d %d %v", total, len(items), err)
 	}
-	_, err = w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Name: ptr("back")})
-	wantKind(t, err, errs.KindNotFound)
+	_, err = w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Name: servicetest.Ptr("back")})
+	servicetest.WantKind(t, err, errs.KindNotFound)
 
 	if err := w.svc.Delete(w.superadmin, w.A2.ID); err != nil {
 		t.Fatal(err)

@@ -8,10 +8,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
-	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
-	"github.com/mtdb/mtdb/internal/pgtest"
 	"github.com/mtdb/mtdb/internal/projects"
+	"github.com/mtdb/mtdb/internal/servicetest"
 	"github.com/mtdb/mtdb/internal/tenant"
 	"github.com/mtdb/mtdb/internal/tenants"
 	"github.com/mtdb/mtdb/internal/users"
@@ -26,20 +25,11 @@ type world struct {
 	memberA, platform       context.Context
 }
 
-func as(role tenant.Role, id uuid.UUID) context.Context {
-	return tenant.With(context.Background(), tenant.Context{TenantID: id, Role: role, UserID: "test"})
-}
-
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	db := pgtest.New(t)
-	d, err := database.Open(context.Background(), database.Options{URL: db.AppURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
+	d := servicetest.Open(t)
 	ts := tenants.NewService(d.Ent)
-	w := &world{svc: users.NewService(d.Ent), projects: projects.NewService(d.Ent), platform: as(tenant.RolePlatformAdmin, uuid.Nil)}
+	w := &world{svc: users.NewService(d.Ent), projects: projects.NewService(d.Ent), platform: servicetest.As(tenant.RolePlatformAdmin, uuid.Nil)}
 	mk := func(name, typ string, parent *uuid.UUID) uuid.UUID {
 		tn, err := ts.Create(w.platform, tenants.CreateInput{Name: name, Type: typ, ParentID: parent})
 		if err != nil {
@@ -50,8 +40,8 @@ func newWorld(t *testing.T) *world {
 	w.A = mk("Acme", "parent", nil)
 	w.A1 = mk("Acme Labs", "subsidiary", &w.A)
 	w.B = mk("Globex", "parent", nil)
-	w.adminA, w.adminA1, w.adminB = as(tenant.RoleTenantAdmin, w.A), as(tenant.RoleTenantAdmin, w.A1), as(tenant.RoleTenantAdmin, w.B)
-	w.memberA = as(tenant.RoleMember, w.A)
+	w.adminA, w.adminA1, w.adminB = servicetest.As(tenant.RoleTenantAdmin, w.A), servicetest.As(tenant.RoleTenantAdmin, w.A1), servicetest.As(tenant.RoleTenantAdmin, w.B)
+	w.memberA = servicetest.As(tenant.RoleMember, w.A)
 	return w
 }
 
@@ -63,26 +53,6 @@ func (w *world) mustUser(t *testing.T, ctx context.Context, email string) *ent.U
 	}
 	return u
 }
-
-func wantKind(t *testing.T, err error, want errs.Kind) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want kind %d", want)
-	}
-	if got := errs.KindOf(err); got != want {
-		t.Fatalf("got kind %d (%v), want %d", got, err, want)
-	}
-}
-
-func wantField(t *testing.T, err error, field string) {
-	t.Helper()
-	wantKind(t, err, errs.KindInvalid)
-	if e, _ := err.(*errs.Error); e == nil || e.Fields[field] == "" {
-		t.Fatalf("error %v does not name field %q", err, field)
-	}
-}
-
-func ptr[T any](v T) *T { return &v }
 
 func TestCreate(t *testing.T) {
 	w := newWorld(t)
@@ -114,10 +84,10 @@ func TestCreate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := w.svc.Create(tc.ctx, tc.in)
 			if tc.field != "" {
-				wantField(t, err, tc.field)
+				servicetest.WantField(t, err, tc.field)
 				return
 			}
-			wantKind(t, err, tc.kind)
+			servicetest.WantKind(t, err, tc.kind)
 		})
 	}
 	t.Run("another tenant may reuse the email", func(t *testing.T) {
@@ -191,7 +161,7 @@ func TestReadIsolation(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := w.svc.Get(c.ctx, c.id)
-			wantKind(t, err, errs.KindNotFound)
+			servicetest.WantKind(t, err, errs.KindNotFound)
 		})
 	}
 }
@@ -201,20 +171,20 @@ func TestWriteAttacks(t *testing.T) {
 	victim := w.mustUser(t, w.adminA, "victim@example.com")
 	w.mustUser(t, w.adminB, "taken@example.com")
 
-	_, err := w.svc.Update(w.adminB, victim.ID, users.UpdateInput{Role: ptr("tenant_admin")})
-	wantKind(t, err, errs.KindNotFound)
-	wantKind(t, w.svc.Delete(w.adminB, victim.ID), errs.KindNotFound)
-	wantKind(t, w.svc.Delete(w.adminA1, victim.ID), errs.KindNotFound)
-	_, err = w.svc.Update(w.memberA, victim.ID, users.UpdateInput{DisplayName: ptr("x")})
-	wantKind(t, err, errs.KindForbidden)
-	wantKind(t, w.svc.Delete(w.memberA, victim.ID), errs.KindForbidden)
+	_, err := w.svc.Update(w.adminB, victim.ID, users.UpdateInput{Role: servicetest.Ptr("tenant_admin")})
+	servicetest.WantKind(t, err, errs.KindNotFound)
+	servicetest.WantKind(t, w.svc.Delete(w.adminB, victim.ID), errs.KindNotFound)
+	servicetest.WantKind(t, w.svc.Delete(w.adminA1, victim.ID), errs.KindNotFound)
+	_, err = w.svc.Update(w.memberA, victim.ID, users.UpdateInput{DisplayName: servicetest.Ptr("x")})
+	servicetest.WantKind(t, err, errs.KindForbidden)
+	servicetest.WantKind(t, w.svc.Delete(w.memberA, victim.ID), errs.KindForbidden)
 	got, err := w.svc.Get(w.adminA, victim.ID)
 	if err != nil || got.Role != "member" || got.DisplayName != "Someone" {
 		t.Fatalf("victim changed: %+v %v", got, err)
 	}
 
 	t.Run("patch", func(t *testing.T) {
-		u, err := w.svc.Update(w.adminA, victim.ID, users.UpdateInput{Email: ptr("Taken@example.com"), Role: ptr("tenant_admin")})
+		u, err := w.svc.Update(w.adminA, victim.ID, users.UpdateInput{Email: servicetest.Ptr("Taken@example.com"), Role: servicetest.Ptr("tenant_admin")})
 		if err != nil {
 			t.Fatal(err) // taken only in B
 		}
@@ -222,10 +192,10 @@ func TestWriteAttacks(t *testing.T) {
 			t.Fatalf("got %+v", u)
 		}
 		other := w.mustUser(t, w.adminA, "other@example.com")
-		_, err = w.svc.Update(w.adminA, other.ID, users.UpdateInput{Email: ptr("taken@example.com")})
-		wantKind(t, err, errs.KindConflict)
-		_, err = w.svc.Update(w.adminA, other.ID, users.UpdateInput{Role: ptr("owner")})
-		wantField(t, err, "role")
+		_, err = w.svc.Update(w.adminA, other.ID, users.UpdateInput{Email: servicetest.Ptr("taken@example.com")})
+		servicetest.WantKind(t, err, errs.KindConflict)
+		_, err = w.svc.Update(w.adminA, other.ID, users.UpdateInput{Role: servicetest.Ptr("owner")})
+		servicetest.WantField(t, err, "role")
 		same, err := w.svc.Update(w.adminA, other.ID, users.UpdateInput{})
 		if err != nil || same.Email != "other@example.com" {
 			t.Fatalf("empty patch: %+v %v", same, err)
@@ -238,7 +208,7 @@ func TestWriteAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantKind(t, w.svc.Delete(w.adminA, owner.ID), errs.KindConflict)
+		servicetest.WantKind(t, w.svc.Delete(w.adminA, owner.ID), errs.KindConflict)
 		if err := w.projects.Delete(w.adminA, p.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -246,6 +216,6 @@ func TestWriteAttacks(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = w.svc.Get(w.adminA, owner.ID)
-		wantKind(t, err, errs.KindNotFound)
+		servicetest.WantKind(t, err, errs.KindNotFound)
 	})
 }
