@@ -66,9 +66,9 @@ func registerProjects(g *echo.Group, svc *projects.Service, mw ...echo.Middlewar
 	h := projectHandlers{svc: svc}
 	g.POST("/projects", h.create, mw...)
 	g.GET("/projects", h.list, mw...)
-	g.GET("/projects/:id", h.get, mw...)
+	g.GET("/projects/:id", getHandler(svc.Get, toProjectJSON), mw...)
 	g.PATCH("/projects/:id", h.update, mw...)
-	g.DELETE("/projects/:id", h.delete, mw...)
+	g.DELETE("/projects/:id", deleteHandler(svc.Delete), mw...)
 }
 
 func (h projectHandlers) create(c echo.Context) error {
@@ -113,18 +113,6 @@ func (h projectHandlers) list(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (h projectHandlers) get(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	p, err := h.svc.Get(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toProjectJSON(p))
-}
-
 func (h projectHandlers) update(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
@@ -145,15 +133,4 @@ func (h projectHandlers) update(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, toProjectJSON(p))
-}
-
-func (h projectHandlers) delete(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	if err := h.svc.Delete(c.Request().Context(), id); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
 }

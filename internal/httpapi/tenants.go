@@ -79,10 +79,10 @@ func registerTenants(g *echo.Group, svc *tenants.Service, mw ...echo.MiddlewareF
 	h := tenantHandlers{svc: svc}
 	g.POST("/tenants", h.create, mw...)
 	g.GET("/tenants", h.list, mw...)
-	g.GET("/tenants/:id", h.get, mw...)
+	g.GET("/tenants/:id", getHandler(svc.Get, toTenantJSON), mw...)
 	g.PUT("/tenants/:id", h.update, mw...)
 	g.PATCH("/tenants/:id", h.update, mw...)
-	g.DELETE("/tenants/:id", h.delete, mw...)
+	g.DELETE("/tenants/:id", deleteHandler(svc.Delete), mw...)
 	g.GET("/tenants/:id/hierarchy", h.hierarchy, mw...)
 }
 
@@ -127,18 +127,6 @@ func (h tenantHandlers) list(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (h tenantHandlers) get(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	t, err := h.svc.Get(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toTenantJSON(t))
-}
-
 func (h tenantHandlers) update(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
@@ -170,17 +158,6 @@ func (h tenantHandlers) update(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, toTenantJSON(t))
-}
-
-func (h tenantHandlers) delete(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	if err := h.svc.Delete(c.Request().Context(), id); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
 }
 
 func (h tenantHandlers) hierarchy(c echo.Context) error {

@@ -66,9 +66,9 @@ func registerUsers(g *echo.Group, svc *users.Service, mw ...echo.MiddlewareFunc)
 	h := userHandlers{svc: svc}
 	g.POST("/users", h.create, mw...)
 	g.GET("/users", h.list, mw...)
-	g.GET("/users/:id", h.get, mw...)
+	g.GET("/users/:id", getHandler(svc.Get, toUserJSON), mw...)
 	g.PATCH("/users/:id", h.update, mw...)
-	g.DELETE("/users/:id", h.delete, mw...)
+	g.DELETE("/users/:id", deleteHandler(svc.Delete), mw...)
 }
 
 func (h userHandlers) create(c echo.Context) error {
@@ -107,18 +107,6 @@ func (h userHandlers) list(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (h userHandlers) get(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	u, err := h.svc.Get(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toUserJSON(u))
-}
-
 func (h userHandlers) update(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
@@ -135,15 +123,4 @@ func (h userHandlers) update(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, toUserJSON(u))
-}
-
-func (h userHandlers) delete(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	if err := h.svc.Delete(c.Request().Context(), id); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
 }
