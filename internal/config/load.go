@@ -70,9 +70,10 @@ func defaults(env string) map[string]string {
 		"health.check_interval":          "10s",
 		"rate_limit.requests_per_second": "0",
 		"rate_limit.burst":               "0",
-		// Per tenant: off in development, on elsewhere.
-		"rate_limit.tenant_requests_per_second": "100",
-		"rate_limit.tenant_burst":               "200",
+		// Per tenant: off in development; elsewhere a generous ceiling that only
+		// a runaway client reaches (tune it per deployment).
+		"rate_limit.tenant_requests_per_second": "1000",
+		"rate_limit.tenant_burst":               "2000",
 	}
 	if env == EnvDevelopment {
 		d["database_url"] = DevDatabaseURL
