@@ -57,6 +57,11 @@ CREATE OR REPLACE FUNCTION mtdb_tenants_depth() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
+  IF TG_OP = 'UPDATE' AND (NEW.parent_tenant_id IS DISTINCT FROM OLD.parent_tenant_id
+                           OR NEW.tenant_type IS DISTINCT FROM OLD.tenant_type) THEN
+    RAISE EXCEPTION 'the type and parent of tenant % cannot change', OLD.id
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'tenants_immutable_check', TABLE = 'tenants';
+  END IF;
   IF NEW.parent_tenant_id IS NULL THEN
     RETURN NEW;
   END IF;

@@ -202,4 +202,19 @@ func TestRLSTenantsPolicies(t *testing.T) {
 	if got := sqlState(err); got != "23514" {
 		t.Errorf("subsidiary of a subsidiary: SQLSTATE %q (%v), want 23514", got, err)
 	}
+	// A subsidiary may update its own row, but not move itself under
+	// another organisation (whose context would then see its rows) nor
+	// change its type.
+	for _, stmt := range []string{
+		`UPDATE tenants SET parent_tenant_id = $2 WHERE id = $1`,
+		`UPDATE tenants SET parent_tenant_id = NULL, tenant_type = 'parent' WHERE id = $1 AND $2::uuid IS NOT NULL`,
+	} {
+		err = f.as(t, f.a1.String(), "tenant_admin", func(tx *sql.Tx) error {
+			_, err := tx.Exec(stmt, f.a1, f.b)
+			return err
+		})
+		if got := sqlState(err); got != "23514" {
+			t.Errorf("%s: SQLSTATE %q (%v), want 23514", stmt, got, err)
+		}
+	}
 }

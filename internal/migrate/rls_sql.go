@@ -66,11 +66,19 @@ END
 $$`,
 	// The tenants_type_check makes parent_tenant_id set exactly for
 	// subsidiaries; this trigger makes the parent itself a parent, so the
-	// hierarchy is at most two levels deep.
+	// hierarchy is at most two levels deep, and keeps a tenant's type and
+	// parent as they were created: the update policy lets a tenant change
+	// its own row, and re-parenting a subsidiary under another organisation
+	// would hand its rows to that organisation.
 	`CREATE OR REPLACE FUNCTION mtdb_tenants_depth() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
+  IF TG_OP = 'UPDATE' AND (NEW.parent_tenant_id IS DISTINCT FROM OLD.parent_tenant_id
+                           OR NEW.tenant_type IS DISTINCT FROM OLD.tenant_type) THEN
+    RAISE EXCEPTION 'the type and parent of tenant % cannot change', OLD.id
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'tenants_immutable_check', TABLE = 'tenants';
+  END IF;
   IF NEW.parent_tenant_id IS NULL THEN
     RETURN NEW;
   END IF;

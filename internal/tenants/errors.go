@@ -25,6 +25,8 @@ func checkField(pg *pgconn.PgError) *errs.Error {
 		return errs.Invalid("name", "must have 1 to 200 characters without surrounding spaces")
 	case "tenants_type_check":
 		return errs.Invalid("parent_tenant_id", "must be given for a subsidiary and omitted for a parent")
+	case "tenants_immutable_check":
+		return errs.Invalid("parent_tenant_id", "cannot change: a tenant keeps its type and parent")
 	case "tenants_depth_check":
 		return errs.Invalid("parent_tenant_id", "is a subsidiary; the hierarchy is at most two levels deep")
 	}
