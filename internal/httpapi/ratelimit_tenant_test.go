@@ -106,7 +106,7 @@ func TestTenantRateLimitDefaults(t *testing.T) {
 		want float64
 	}{
 		{map[string]string{}, 0},
-		{map[string]string{"ENVIRONMENT": "production", "JWT_SECRET_KEY": testSecret, "DATABASE_URL": "postgres://db/x"}, 100},
+		{map[string]string{"ENVIRONMENT": "production", "JWT_SECRET_KEY": testSecret, "DATABASE_URL": "postgres://db/x"}, 1000},
 		{map[string]string{"ENVIRONMENT": "production", "JWT_SECRET_KEY": testSecret, "DATABASE_URL": "postgres://db/x", "RATE_LIMIT_TENANT_REQUESTS_PER_SECOND": "0"}, 0},
 	} {
 		cfg, err := config.Load(config.Options{Getenv: func(k string) string { return c.env[k] }})
