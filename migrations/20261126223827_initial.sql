@@ -15,9 +15,11 @@ GRANT USAGE ON SCHEMA public TO mtdb_app;
 -- Functions reading the transaction-local settings
 CREATE OR REPLACE FUNCTION mtdb_current_tenant() RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, public, pg_temp
 AS $$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid $$;
 CREATE OR REPLACE FUNCTION mtdb_is_platform_admin() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, public, pg_temp
 AS $$ SELECT COALESCE(current_setting('app.role', true) = 'platform_admin', false) $$;
 -- Create "tenants" table
 CREATE TABLE "tenants" ("id" uuid NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "name" character varying(200) NOT NULL, "tenant_type" character varying NOT NULL, "metadata" jsonb NOT NULL, "deleted_at" timestamptz NULL, "parent_tenant_id" uuid NULL, PRIMARY KEY ("id"), CONSTRAINT "tenants_tenants_subsidiaries" FOREIGN KEY ("parent_tenant_id") REFERENCES "tenants" ("id") ON UPDATE NO ACTION ON DELETE RESTRICT, CONSTRAINT "tenants_name_check" CHECK (((name)::text = btrim((name)::text)) AND ((char_length((name)::text) >= 1) AND (char_length((name)::text) <= 200))), CONSTRAINT "tenants_type_check" CHECK ((((tenant_type)::text = 'parent'::text) AND (parent_tenant_id IS NULL)) OR (((tenant_type)::text = 'subsidiary'::text) AND (parent_tenant_id IS NOT NULL))));
@@ -40,6 +42,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "tenants" TO mtdb_app;
 -- Tenant visibility and hierarchy depth
 CREATE OR REPLACE FUNCTION mtdb_visible_tenants() RETURNS uuid[]
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, public, pg_temp
 AS $$
 DECLARE
   cur uuid := NULLIF(current_setting('app.tenant_id', true), '')::uuid;
@@ -55,6 +58,7 @@ END
 $$;
 CREATE OR REPLACE FUNCTION mtdb_tenants_depth() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
 AS $$
 BEGIN
   IF TG_OP = 'UPDATE' AND (NEW.parent_tenant_id IS DISTINCT FROM OLD.parent_tenant_id

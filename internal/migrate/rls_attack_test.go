@@ -218,3 +218,97 @@ func TestRLSTenantsPolicies(t *testing.T) {
 		}
 	}
 }
+
+// TestRLSTempSchemaShadowing: the restricted role may create temporary
+// objects (PUBLIC has TEMPORARY on every database), and the session's
+// temporary schema is searched first for tables and types. The helper
+// functions must not resolve their tables or types there: otherwise a
+// temporary table named tenants, left on a pooled connection by one
+// transaction, decides what every later transaction on it sees.
+func TestRLSTempSchemaShadowing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	conn, err := f.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// inTx runs fn in a transaction on conn that entered the restricted
+	// role in tenant, and commits it when asked (temporary objects outlive
+	// the transaction), else rolls it back.
+	inTx := func(tenant string, commit bool, fn func(tx *sql.Tx) error) error {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `SELECT set_config('role', $1, true),
+			set_config('app.tenant_id', $2, true), set_config('app.role', 'tenant_admin', true)`, AppRole, tenant); err != nil {
+			t.Fatal(err)
+		}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if commit {
+			return tx.Commit()
+		}
+		return nil
+	}
+
+	// An attacker in tenant B leaves a temporary tenants table on the
+	// connection that lists A and A1 as subsidiaries of B.
+	err = inTx(f.b.String(), true, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`CREATE TEMP TABLE tenants (id uuid, parent_tenant_id uuid, deleted_at timestamptz)`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO pg_temp.tenants VALUES ($1, $3, NULL), ($2, $3, NULL), ($3, NULL, NULL)`, f.a, f.a1, f.b)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("creating the temporary table: %v", err)
+	}
+	// A later transaction of tenant B on the same connection.
+	err = inTx(f.b.String(), false, func(tx *sql.Tx) error {
+		got, err := emails(tx)
+		if err != nil {
+			return err
+		}
+		if want := []string{"b@example.com"}; !slices.Equal(got, want) {
+			t.Errorf("tenant B with a temporary tenants table sees users %v, want %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("select with a temporary tenants table: %v", err)
+	}
+	// The same table, emptied, must not blind the hierarchy-depth trigger:
+	// a subsidiary still cannot have subsidiaries.
+	err = inTx(f.a1.String(), false, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM pg_temp.tenants`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO public.tenants (id, name, tenant_type, parent_tenant_id, metadata, created_at, updated_at)
+			VALUES ($1, 'Too deep', 'subsidiary', $2, '{}', now(), now())`, uuid.New(), f.a1)
+		return err
+	})
+	if got := sqlState(err); got != "23514" {
+		t.Errorf("subsidiary of a subsidiary with a temporary tenants table: SQLSTATE %q (%v), want 23514", got, err)
+	}
+	// A temporary type named uuid must not break (or change) the policies.
+	err = inTx(f.a1.String(), false, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`CREATE TYPE pg_temp.uuid AS (x int)`); err != nil {
+			return err
+		}
+		got, err := emails(tx)
+		if err != nil {
+			return err
+		}
+		if want := []string{"a1@example.com"}; !slices.Equal(got, want) {
+			t.Errorf("with a temporary uuid type: users %v, want %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("select with a temporary uuid type: %v", err)
+	}
+}

@@ -30,15 +30,28 @@ END
 $$`, role)
 }
 
+// pinnedSearchPath is the search_path every function below runs with. The
+// restricted role cannot create objects in public, but it has TEMPORARY on
+// the database (granted to PUBLIC by default), and the session's temporary
+// schema is searched first for tables and types unless listed explicitly:
+// a temporary table named tenants would otherwise replace the real one in
+// mtdb_visible_tenants() (and so hand another organisation's rows to the
+// current tenant, for the rest of the pooled connection's life) or empty it
+// for the hierarchy-depth trigger; a temporary type named uuid would break
+// every policy. Listing pg_temp last closes both.
+const pinnedSearchPath = "SET search_path = pg_catalog, public, pg_temp"
+
 // settingFunctionsSQL reads the transaction-local settings. NULLIF: once a
 // setting has been used on a connection, current_setting(name, true) returns
 // the empty string, not NULL, after the transaction ends.
 var settingFunctionsSQL = []string{
 	`CREATE OR REPLACE FUNCTION mtdb_current_tenant() RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE
+` + pinnedSearchPath + `
 AS $$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid $$`,
 	`CREATE OR REPLACE FUNCTION mtdb_is_platform_admin() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
+` + pinnedSearchPath + `
 AS $$ SELECT COALESCE(current_setting('app.role', true) = 'platform_admin', false) $$`,
 }
 
@@ -51,6 +64,7 @@ var tenantFunctionsSQL = []string{
 	// tenant-scoped statement). With no tenant set it reads nothing.
 	`CREATE OR REPLACE FUNCTION mtdb_visible_tenants() RETURNS uuid[]
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+` + pinnedSearchPath + `
 AS $$
 DECLARE
   cur uuid := NULLIF(current_setting('app.tenant_id', true), '')::uuid;
@@ -72,6 +86,7 @@ $$`,
 	// would hand its rows to that organisation.
 	`CREATE OR REPLACE FUNCTION mtdb_tenants_depth() RETURNS trigger
 LANGUAGE plpgsql
+` + pinnedSearchPath + `
 AS $$
 BEGIN
   IF TG_OP = 'UPDATE' AND (NEW.parent_tenant_id IS DISTINCT FROM OLD.parent_tenant_id
