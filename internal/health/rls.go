@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -54,7 +55,9 @@ func RLSCheck(db *sql.DB, appRole string, tables []string) func(context.Context)
 //     each tenant-scoped table has a uuid NOT NULL tenant_id;
 //   - foreign keys between tenant-scoped tables include tenant_id;
 //   - no other table of the current schema has a tenant_id column (it would
-//     be a tenant-scoped table nobody checks).
+//     be a tenant-scoped table nobody checks);
+//   - appRole cannot create objects in the current schema, and every mtdb_*
+//     function there runs with a search_path listing pg_temp last.
 //
 // It returns the findings (none when every guarantee holds) and an error
 // only when the check itself could not run (database unreachable, ...).
@@ -98,7 +101,66 @@ func CheckRLS(ctx context.Context, db *sql.DB, appRole string, tables []string) 
 	if err != nil {
 		return nil, err
 	}
+	findings = append(findings, f...)
+	f, err = schemaFindings(ctx, tx, appRole, exists)
+	if err != nil {
+		return nil, err
+	}
 	return append(findings, f...), nil
+}
+
+// schemaFindings checks that appRole cannot create objects in the current
+// schema (an object of its own there could shadow or replace ours), and
+// that every helper function of the migrations (mtdb_*) runs with a
+// search_path listing pg_temp last: the role may create temporary objects,
+// and the temporary schema, unless listed, is searched first for tables and
+// types, so a temporary table named tenants would decide what the policies
+// let through.
+func schemaFindings(ctx context.Context, tx *sql.Tx, appRole string, roleExists bool) ([]Finding, error) {
+	var findings []Finding
+	if roleExists {
+		var schema string
+		var create bool
+		if err := tx.QueryRowContext(ctx,
+			`SELECT current_schema()::text, pg_catalog.has_schema_privilege($1, current_schema(), 'CREATE')`,
+			appRole).Scan(&schema, &create); err != nil {
+			return nil, fmt.Errorf("rls check: reading schema privileges: %w", err)
+		}
+		if create {
+			findings = append(findings, Finding{appRole, "role may create objects in schema " + schema})
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `
+SELECT p.proname::text,
+       COALESCE((SELECT c FROM unnest(p.proconfig) c WHERE c LIKE 'search\_path=%' LIMIT 1), '')
+FROM pg_catalog.pg_proc p
+WHERE p.pronamespace = current_schema()::regnamespace AND p.proname LIKE 'mtdb\_%'
+ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("rls check: reading functions: %w", err)
+	}
+	for rows.Next() {
+		var name, setting string
+		if err := rows.Scan(&name, &setting); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("rls check: %w", err)
+		}
+		if !pgTempLast(strings.TrimPrefix(setting, "search_path=")) {
+			findings = append(findings, Finding{"function " + name,
+				"search_path does not list pg_temp last (temporary objects can shadow its tables and types)"})
+		}
+	}
+	return findings, closeRows(rows)
+}
+
+// pgTempLast reports whether the search_path value path ends with pg_temp.
+func pgTempLast(path string) bool {
+	if path == "" {
+		return false
+	}
+	parts := strings.Split(path, ",")
+	last := strings.Trim(strings.TrimSpace(parts[len(parts)-1]), `"`)
+	return last == "pg_temp"
 }
 
 // problemNoRole is the finding for an app role that does not exist.

@@ -133,6 +133,19 @@ func TestCheckRLSFindsBreakage(t *testing.T) {
 			d.exec(t, `DROP TABLE projects`)
 			return ""
 		}, []string{"projects: table does not exist"}},
+		{"helper function with the caller's search_path", func(t *testing.T, d rlsDB) string {
+			d.exec(t, `ALTER FUNCTION mtdb_visible_tenants() RESET search_path`)
+			return ""
+		}, []string{"function mtdb_visible_tenants: search_path does not list pg_temp last (temporary objects can shadow its tables and types)"}},
+		{"helper function with pg_temp first", func(t *testing.T, d rlsDB) string {
+			d.exec(t, `ALTER FUNCTION mtdb_tenants_depth() SET search_path = pg_temp, public`)
+			return ""
+		}, []string{"function mtdb_tenants_depth: search_path does not list pg_temp last (temporary objects can shadow its tables and types)"}},
+		{"app role may create in the schema", func(t *testing.T, d rlsDB) string {
+			// Privileges are local to this test's database.
+			d.exec(t, `GRANT CREATE ON SCHEMA public TO mtdb_app`)
+			return ""
+		}, []string{"mtdb_app: role may create objects in schema public"}},
 		{"unknown role", func(t *testing.T, d rlsDB) string {
 			return "mtdb_no_such_role_x"
 		}, []string{"mtdb_no_such_role_x: role does not exist"}},
