@@ -121,16 +121,16 @@ func TestCheckRLSFindsBreakage(t *testing.T) {
 			return ""
 		}, []string{"mtdb_app: role owns table public.projects"}},
 		{"unlisted tenant-scoped table", func(t *testing.T, d rlsDB) string {
-			d.exec(t, `CREATE TABLE invoices (id uuid PRIMARY KEY, tenant_id uuid NOT NULL)`)
+			d.exec(t, `CREATE TABLE fixture_unlisted (id uuid PRIMARY KEY, tenant_id uuid NOT NULL)`)
 			return ""
-		}, []string{"invoices: has a tenant_id column but is not a known tenant-scoped table"}},
+		}, []string{"fixture_unlisted: has a tenant_id column but is not a known tenant-scoped table"}},
 		{"foreign key without tenant_id", func(t *testing.T, d rlsDB) string {
 			d.exec(t, `ALTER TABLE projects DROP CONSTRAINT projects_users_projects`,
 				`ALTER TABLE projects ADD CONSTRAINT projects_owner_plain FOREIGN KEY (owner_id) REFERENCES users (id)`)
 			return ""
 		}, []string{"projects: foreign key projects_owner_plain to users does not include tenant_id"}},
 		{"table missing", func(t *testing.T, d rlsDB) string {
-			d.exec(t, `DROP TABLE projects`)
+			d.exec(t, `DROP TABLE projects CASCADE`) // CASCADE: later tables may reference projects
 			return ""
 		}, []string{"projects: table does not exist"}},
 		{"helper function with the caller's search_path", func(t *testing.T, d rlsDB) string {

@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DevDatabase creates an empty database with a fresh name (mtdb_dev_<hex>) on
@@ -23,7 +26,7 @@ func DevDatabase(ctx context.Context, adminURL string) (devURL string, drop func
 		return "", nil, err
 	}
 	name := "mtdb_dev_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", adminURL)
+	admin, err := openAdmin(ctx, u)
 	if err != nil {
 		return "", nil, fmt.Errorf("migrate: dev database: %w", err)
 	}
@@ -40,4 +43,31 @@ func DevDatabase(ctx context.Context, adminURL string) (devURL string, drop func
 	}
 	u.Path = "/" + name
 	return u.String(), drop, nil
+}
+
+// openAdmin connects to the database of u, or, when that database does not
+// exist yet (a fresh server has no "mtdb"), to the server's maintenance
+// database "postgres": creating a scratch database needs only the server.
+func openAdmin(ctx context.Context, u *url.URL) (*sql.DB, error) {
+	db, err := connect(ctx, u.String())
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "3D000" { // invalid_catalog_name
+		m := *u
+		m.Path = "/postgres"
+		db, err = connect(ctx, m.String())
+	}
+	return db, err
+}
+
+// connect opens dsn and checks that it answers.
+func connect(ctx context.Context, dsn string) (*sql.DB, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }

@@ -149,23 +149,23 @@ func TestGenerateNewTenantScopedTable(t *testing.T) {
 		{Name: "tenant_id", Type: field.TypeUUID},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
-	invoices := &entschema.Table{
-		Name:       "invoices",
+	notes := &entschema.Table{
+		Name:       "fixture_notes",
 		Columns:    cols,
 		PrimaryKey: cols[:1],
 		ForeignKeys: []*entschema.ForeignKey{{
-			Symbol:     "invoices_users_invoices",
+			Symbol:     "fixture_notes_users_fixture_notes",
 			Columns:    cols[2:3],
 			RefColumns: entmigrate.UsersColumns[:1],
 			RefTable:   entmigrate.UsersTable,
 			OnDelete:   entschema.NoAction,
 		}},
-		Indexes: []*entschema.Index{{Name: "invoice_tenant_id_id", Unique: true, Columns: []*entschema.Column{cols[1], cols[0]}}},
+		Indexes: []*entschema.Index{{Name: "fixture_note_tenant_id_id", Unique: true, Columns: []*entschema.Column{cols[1], cols[0]}}},
 	}
-	tables := append(slices.Clone(entmigrate.Tables), invoices)
+	tables := append(slices.Clone(entmigrate.Tables), notes)
 	dir := copyDir(t, committedDir)
 	ctx := context.Background()
-	file, err := generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "add_invoices"}, tables)
+	file, err := generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "add_fixture_notes"}, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,16 +175,16 @@ func TestGenerateNewTenantScopedTable(t *testing.T) {
 	}
 	got := string(b)
 	for _, want := range []string{
-		`CREATE TABLE "invoices"`,
+		`CREATE TABLE "fixture_notes"`,
 		`FOREIGN KEY ("tenant_id", "user_id") REFERENCES "users" ("tenant_id", "id")`,
-		`CONSTRAINT "invoices_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "tenants" ("id")`,
-		`ALTER TABLE "invoices" ENABLE ROW LEVEL SECURITY`,
-		`ALTER TABLE "invoices" FORCE ROW LEVEL SECURITY`,
-		`CREATE POLICY "invoices_select"`,
-		`CREATE POLICY "invoices_insert"`,
-		`CREATE POLICY "invoices_update"`,
-		`CREATE POLICY "invoices_delete"`,
-		`GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "invoices" TO mtdb_app`,
+		`CONSTRAINT "fixture_notes_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "tenants" ("id")`,
+		`ALTER TABLE "fixture_notes" ENABLE ROW LEVEL SECURITY`,
+		`ALTER TABLE "fixture_notes" FORCE ROW LEVEL SECURITY`,
+		`CREATE POLICY "fixture_notes_select"`,
+		`CREATE POLICY "fixture_notes_insert"`,
+		`CREATE POLICY "fixture_notes_update"`,
+		`CREATE POLICY "fixture_notes_delete"`,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "fixture_notes" TO mtdb_app`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("%s lacks %s:\n%s", filepath.Base(file), want, got)

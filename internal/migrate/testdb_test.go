@@ -3,8 +3,12 @@ package migrate
 import (
 	"context"
 	"database/sql"
+	"net/url"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // adminURL is the superuser URL tests create their databases with:
@@ -41,4 +45,27 @@ func testDB(t *testing.T, rawURL string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// A fresh server has no database named like the URL's (the default
+// MIGRATION_DATABASE_URL names "mtdb"): the dev database is then created
+// through the server's "postgres" database.
+func TestDevDatabaseOnAServerWithoutTheURLsDatabase(t *testing.T) {
+	u, err := url.Parse(adminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/mtdb_no_such_database_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	dev, drop, err := DevDatabase(context.Background(), u.String())
+	if err != nil {
+		t.Fatalf("DevDatabase(%s): %v", u.Path, err)
+	}
+	defer func() {
+		if err := drop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := testDB(t, dev).Ping(); err != nil {
+		t.Fatalf("the dev database does not answer: %v", err)
+	}
 }
