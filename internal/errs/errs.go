@@ -88,3 +88,18 @@ func Unavailable(cause error) *Error {
 func Timeout(cause error) *Error {
 	return &Error{Kind: KindTimeout, Message: "the request ran past its time budget", Err: cause}
 }
+
+// Fields returns the Invalid error for the problems in bad (field ->
+// problem), or nil when there are none. With one problem its message is
+// "<field> <problem>", like Invalid.
+func Fields(bad map[string]string) error {
+	switch len(bad) {
+	case 0:
+		return nil
+	case 1:
+		for f, p := range bad {
+			return Invalid(f, p)
+		}
+	}
+	return InvalidFields("the request has invalid fields", bad)
+}

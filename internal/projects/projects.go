@@ -74,7 +74,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Project, err
 	if in.OwnerID == uuid.Nil {
 		bad["owner_id"] = "is required"
 	}
-	if err := invalid(bad); err != nil {
+	if err := errs.Fields(bad); err != nil {
 		return nil, err
 	}
 	if !tc.HasTenant() {
@@ -117,7 +117,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 	if in.OwnerID != nil && *in.OwnerID == uuid.Nil {
 		bad["owner_id"] = badOwner
 	}
-	if err := invalid(bad); err != nil {
+	if err := errs.Fields(bad); err != nil {
 		return nil, err
 	}
 	var out *ent.Project
@@ -204,17 +204,4 @@ func checkDescription(s string, bad map[string]string) {
 	if utf8.RuneCountInString(s) > MaxDescriptionLen {
 		bad["description"] = "must be at most 10000 characters"
 	}
-}
-
-// invalid returns an Invalid error for the problems in bad, nil when none.
-func invalid(bad map[string]string) error {
-	switch len(bad) {
-	case 0:
-		return nil
-	case 1:
-		for f, p := range bad {
-			return errs.Invalid(f, p)
-		}
-	}
-	return errs.InvalidFields("the request has invalid fields", bad)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/mtdb/mtdb/ent/predicate"
 	"github.com/mtdb/mtdb/ent/project"
 	"github.com/mtdb/mtdb/internal/database"
-	"github.com/mtdb/mtdb/internal/errs"
 	"github.com/mtdb/mtdb/internal/tenant"
 )
 
@@ -31,7 +30,7 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]*ent.Project, int, 
 	if _, ok := tenant.From(ctx); !ok {
 		return nil, 0, tenant.ErrNoContext
 	}
-	if err := checkPage(p.Limit, p.Offset); err != nil {
+	if err := database.CheckPage(p.Limit, p.Offset); err != nil {
 		return nil, 0, err
 	}
 	var preds []predicate.Project
@@ -55,15 +54,4 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]*ent.Project, int, 
 		return nil, 0, translate(err)
 	}
 	return items, total, nil
-}
-
-// checkPage refuses a limit outside 1–1000 or a negative offset.
-func checkPage(limit, offset int) error {
-	if limit < 1 || limit > 1000 {
-		return errs.Invalid("limit", "must be an integer from 1 to 1000")
-	}
-	if offset < 0 {
-		return errs.Invalid("offset", "must be an integer of at least 0")
-	}
-	return nil
 }

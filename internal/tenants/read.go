@@ -30,7 +30,7 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]*ent.Tenant, int, e
 	if _, err := caller(ctx); err != nil {
 		return nil, 0, err
 	}
-	if err := checkPage(p.Limit, p.Offset); err != nil {
+	if err := database.CheckPage(p.Limit, p.Offset); err != nil {
 		return nil, 0, err
 	}
 	preds := []predicate.Tenant{enttenant.DeletedAtIsNil()}
@@ -86,15 +86,4 @@ func (s *Service) Hierarchy(ctx context.Context, id uuid.UUID) ([]*ent.Tenant, e
 		return nil, translate(err, "tenant")
 	}
 	return out, nil
-}
-
-// checkPage refuses a limit outside 1–1000 or a negative offset.
-func checkPage(limit, offset int) error {
-	if limit < 1 || limit > 1000 {
-		return errs.Invalid("limit", "must be an integer from 1 to 1000")
-	}
-	if offset < 0 {
-		return errs.Invalid("offset", "must be an integer of at least 0")
-	}
-	return nil
 }

@@ -95,7 +95,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Tenant, erro
 	default:
 		bad["tenant_type"] = "must be parent or subsidiary"
 	}
-	if err := invalid(bad); err != nil {
+	if err := errs.Fields(bad); err != nil {
 		return nil, err
 	}
 	if in.Type == TypeParent && tc.Role != tenant.RolePlatformAdmin {
@@ -197,19 +197,6 @@ func checkName(name string, required bool, bad map[string]string) (string, map[s
 		bad["name"] = "must be at most 200 characters"
 	}
 	return name, bad
-}
-
-// invalid returns a Invalid error for the problems in bad, nil when none.
-func invalid(bad map[string]string) error {
-	if len(bad) == 0 {
-		return nil
-	}
-	if len(bad) == 1 {
-		for f, p := range bad {
-			return errs.Invalid(f, p)
-		}
-	}
-	return errs.InvalidFields("the request has invalid fields", bad)
 }
 
 func caller(ctx context.Context) (tenant.Context, error) {

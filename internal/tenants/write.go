@@ -29,7 +29,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 	if in.Name != nil {
 		var bad map[string]string
 		if name, bad = checkName(*in.Name, true, map[string]string{}); len(bad) > 0 {
-			return nil, invalid(bad)
+			return nil, errs.Fields(bad)
 		}
 	}
 	var out *ent.Tenant

@@ -83,7 +83,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.User, error)
 		role = RoleMember
 	}
 	checkRole(role, bad)
-	if err := invalid(bad); err != nil {
+	if err := errs.Fields(bad); err != nil {
 		return nil, err
 	}
 	if !tc.HasTenant() {
@@ -118,7 +118,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 	if in.Role != nil {
 		checkRole(*in.Role, bad)
 	}
-	if err := invalid(bad); err != nil {
+	if err := errs.Fields(bad); err != nil {
 		return nil, err
 	}
 	if in.Email == nil && in.DisplayName == nil && in.Role == nil {
@@ -211,17 +211,4 @@ func checkRole(r string, bad map[string]string) {
 	if r != RoleTenantAdmin && r != RoleMember {
 		bad["role"] = "must be tenant_admin or member"
 	}
-}
-
-// invalid returns an Invalid error for the problems in bad, nil when none.
-func invalid(bad map[string]string) error {
-	switch len(bad) {
-	case 0:
-		return nil
-	case 1:
-		for f, p := range bad {
-			return errs.Invalid(f, p)
-		}
-	}
-	return errs.InvalidFields("the request has invalid fields", bad)
 }
