@@ -38,7 +38,20 @@ type response struct {
 	Body   []byte
 }
 
-func newAPI(t *testing.T) *api {
+func newAPI(t *testing.T) *api { return newAPIWithEnv(t, nil) }
+
+// newAPIWithEnv is newAPI with extra configuration (environment variables).
+func newAPIWithEnv(t *testing.T, extra map[string]string) *api {
+	t.Helper()
+	s, _ := newServer(t, extra)
+	return &api{t: t, h: specChecked(t, failOn500(t, s.Handler()))}
+}
+
+// newServer builds the whole server, in development, over a fresh
+// database reached as the non-superuser test login (so row-level security
+// is in force), with tokens signed by testSecret unless extra (environment
+// variables) says otherwise.
+func newServer(t *testing.T, extra map[string]string) (*httpapi.Server, *pgtest.DB) {
 	t.Helper()
 	db := pgtest.New(t)
 	env := map[string]string{
@@ -47,7 +60,10 @@ func newAPI(t *testing.T) *api {
 		"JWT_SECRET_KEY": testSecret,
 		"LOG_LEVEL":      "error",
 	}
-	cfg, err := config.Load(config.Options{Getenv: func(k string) string { return env[k] }, File: ""})
+	for k, v := range extra {
+		env[k] = v
+	}
+	cfg, err := config.Load(config.Options{Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,13 +72,12 @@ func newAPI(t *testing.T) *api {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.JWT.SecretKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
-	s := httpapi.NewServer(cfg, log, httpapi.Deps{Ent: d.Ent, Verifier: v, Pool: d.Pool})
-	return &api{t: t, h: specChecked(t, failOn500(t, s.Handler()))}
+	s := httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{Ent: d.Ent, Verifier: v, Pool: d.Pool})
+	return s, db
 }
 
 // failOn500 fails t for every 500 the handler answers: a request that a

@@ -17,7 +17,6 @@ import (
 
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
-	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/httpapi"
 	"github.com/mtdb/mtdb/internal/pgtest"
 	"github.com/mtdb/mtdb/internal/tenant"
@@ -53,28 +52,7 @@ func decodeID(t *testing.T, res *http.Response, name string) string {
 // fresh database (so that every route is registered).
 func newSpecServer(t *testing.T) (*httpapi.Server, *pgtest.DB) {
 	t.Helper()
-	db := pgtest.New(t)
-	env := map[string]string{
-		"ENVIRONMENT":    "development",
-		"DATABASE_URL":   db.AppURL,
-		"JWT_SECRET_KEY": specSecret,
-		"LOG_LEVEL":      "error",
-	}
-	cfg, err := config.Load(config.Options{Getenv: func(k string) string { return env[k] }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := database.Open(context.Background(), database.Options{URL: db.AppURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(specSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{Ent: d.Ent, Verifier: v, Pool: d.Pool})
-	return s, db
+	return newServer(t, map[string]string{"JWT_SECRET_KEY": specSecret})
 }
 
 // newDocServer builds a Server without a database: enough for /docs and

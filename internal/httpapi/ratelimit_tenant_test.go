@@ -1,50 +1,14 @@
 package httpapi_test
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
-	"github.com/mtdb/mtdb/internal/database"
-	"github.com/mtdb/mtdb/internal/httpapi"
-	"github.com/mtdb/mtdb/internal/pgtest"
 	"github.com/mtdb/mtdb/internal/tenant"
 )
-
-// newAPIWithEnv is newAPI with extra configuration (environment variables).
-func newAPIWithEnv(t *testing.T, extra map[string]string) *api {
-	t.Helper()
-	db := pgtest.New(t)
-	env := map[string]string{
-		"ENVIRONMENT":    "development",
-		"DATABASE_URL":   db.AppURL,
-		"JWT_SECRET_KEY": testSecret,
-		"LOG_LEVEL":      "error",
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	cfg, err := config.Load(config.Options{Getenv: func(k string) string { return env[k] }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := database.Open(context.Background(), database.Options{URL: db.AppURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{Ent: d.Ent, Verifier: v, Pool: d.Pool})
-	return &api{t: t, h: s.Handler()}
-}
 
 // One tenant over its budget gets 429 RATE_LIMITED with Retry-After; another
 // tenant, from the same client address, keeps being served.
