@@ -13,18 +13,20 @@ import (
 	"github.com/mtdb/mtdb/internal/migrate"
 )
 
-// migrateCmd is `mtdb migrate apply|status|diff`.
+// migrateCmd is `mtdb migrate apply|status|diff|hash`.
 func (e *cmdEnv) migrateCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("migrate: missing subcommand (apply, status or diff)")
+		return usagef("migrate: missing subcommand (apply, status, diff or hash)")
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "apply", "status":
 		return e.migrateRun(ctx, sub, rest)
 	case "diff":
 		return e.migrateDiff(ctx, rest)
+	case "hash":
+		return e.migrateHash(rest)
 	default:
-		return usagef("migrate: unknown subcommand %q (apply, status or diff)", sub)
+		return usagef("migrate: unknown subcommand %q (apply, status, diff or hash)", sub)
 	}
 }
 
@@ -124,5 +126,32 @@ func (e *cmdEnv) migrateDiff(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "wrote "+path)
+	return nil
+}
+
+// migrateHash is `mtdb migrate hash [--dir DIR]`, Atlas's `migrate hash`:
+// it rewrites atlas.sum after a hand-written migration file was added or
+// edited.
+func (e *cmdEnv) migrateHash(args []string) error {
+	fs, _ := e.flagSet("migrate hash")
+	dir := fs.String("dir", "migrations", "migration directory")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("migrate hash: unexpected argument %q", fs.Arg(0))
+	}
+	d, err := atlasmigrate.NewLocalDir(*dir)
+	if err != nil {
+		return fmt.Errorf("migrate hash: %w", err)
+	}
+	sum, err := d.Checksum()
+	if err != nil {
+		return fmt.Errorf("migrate hash: %w", err)
+	}
+	if err := atlasmigrate.WriteSumFile(d, sum); err != nil {
+		return fmt.Errorf("migrate hash: %w", err)
+	}
+	fmt.Fprintln(e.stdout, "wrote "+*dir+"/atlas.sum")
 	return nil
 }
