@@ -61,6 +61,7 @@ func TenantContext(v *auth.Verifier, authRequired bool, client *ent.Client) echo
 				return err
 			}
 			tc.ReadOnly = req.Method == http.MethodGet || req.Method == http.MethodHead
+			tc.RequestID = requestID(c)
 			if tc.HasTenant() {
 				c.Set(ContextKeyTenantID, tc.TenantID.String())
 			}

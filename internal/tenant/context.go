@@ -45,6 +45,9 @@ type Context struct {
 	UserID   string    // the token's subject, for auditing
 	Role     Role
 	ReadOnly bool // run the transaction READ ONLY (GET requests)
+	// RequestID is the HTTP request's X-Request-ID (empty outside a
+	// request), set as app.request_id for auditing.
+	RequestID string
 }
 
 // HasTenant reports whether a tenant is set.

@@ -20,11 +20,11 @@ import (
 
 func TestSettingsStatement(t *testing.T) {
 	tid := uuid.New()
-	q, args := tenant.SettingsStatement(tenant.Context{TenantID: tid, UserID: "u", Role: tenant.RoleMember}, "", 0)
-	if strings.Count(q, "set_config(") != 4 || strings.Contains(q, "statement_timeout") {
+	q, args := tenant.SettingsStatement(tenant.Context{TenantID: tid, UserID: "u", Role: tenant.RoleMember, RequestID: "req-1"}, "", 0)
+	if strings.Count(q, "set_config(") != 5 || strings.Contains(q, "statement_timeout") {
 		t.Fatalf("statement = %s", q)
 	}
-	want := []any{tenant.DefaultAppRole, tid.String(), "u", "member"}
+	want := []any{tenant.DefaultAppRole, tid.String(), "u", "member", "req-1"}
 	if len(args) != len(want) {
 		t.Fatalf("args = %v, want %v", args, want)
 	}
@@ -34,7 +34,7 @@ func TestSettingsStatement(t *testing.T) {
 		}
 	}
 	q, args = tenant.SettingsStatement(tenant.Context{}, "r", 1500*time.Millisecond)
-	if !strings.Contains(q, "set_config('statement_timeout', $5, true)") || args[1] != "" || args[4] != "1500" {
+	if !strings.Contains(q, "set_config('statement_timeout', $6, true)") || args[1] != "" || args[5] != "1500" {
 		t.Fatalf("statement = %s, args = %v", q, args)
 	}
 	if strings.Contains(strings.ToUpper(q), "SET ") {

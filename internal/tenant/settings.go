@@ -14,14 +14,15 @@ const DefaultAppRole = "mtdb_app"
 // third argument of set_config is true), so nothing survives COMMIT or
 // ROLLBACK on a pooled connection.
 const settingsSQL = `SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true), ` +
-	`set_config('app.user_id', $3, true), set_config('app.role', $4, true)`
+	`set_config('app.user_id', $3, true), set_config('app.role', $4, true), set_config('app.request_id', $5, true)`
 
 // settingsTimeoutSQL is settingsSQL plus a transaction-local statement_timeout.
-const settingsTimeoutSQL = settingsSQL + `, set_config('statement_timeout', $5, true)`
+const settingsTimeoutSQL = settingsSQL + `, set_config('statement_timeout', $6, true)`
 
 // SettingsStatement returns the statement (and its arguments) that enters
 // appRole and sets the transaction-local settings of c: role, app.tenant_id
-// (empty when no tenant), app.user_id, app.role and, when statementTimeout > 0,
+// (empty when no tenant), app.user_id, app.role, app.request_id and, when
+// statementTimeout > 0,
 // statement_timeout (in milliseconds). It must run inside a transaction, as
 // its first statement.
 //
@@ -36,7 +37,7 @@ func SettingsStatement(c Context, appRole string, statementTimeout time.Duration
 	if c.HasTenant() {
 		tenantID = c.TenantID.String()
 	}
-	args := []any{appRole, tenantID, c.UserID, string(c.Role)}
+	args := []any{appRole, tenantID, c.UserID, string(c.Role), c.RequestID}
 	if statementTimeout <= 0 {
 		return settingsSQL, args
 	}
