@@ -32,7 +32,11 @@ func (e *cmdEnv) devCmd(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("dev: unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := e.loadConfig(fs, *cfgFile, map[string]string{"server.host": "host", "server.port": "port"})
+	// In development the API listens on the loopback interface unless told
+	// otherwise: it runs with the public development secret.
+	opts := e.configOptions(fs, *cfgFile, map[string]string{"server.host": "host", "server.port": "port"})
+	opts.Defaults = map[string]string{"server.host": devHost}
+	cfg, err := config.Load(opts)
 	if err != nil {
 		return err
 	}
@@ -62,7 +66,12 @@ func (e *cmdEnv) devCmd(ctx context.Context, args []string) error {
 		}
 		url = cluster.URL("mtdb")
 	}
-	cfg.DatabaseURL, cfg.MigrationDatabaseURL = url, url
+	// The configuration is built again with the database chosen above, so
+	// that it goes through the same parsing and validation as any other.
+	opts.Flags["database_url"], opts.Flags["migration_database_url"] = url, url
+	if cfg, err = config.Load(opts); err != nil {
+		return err
+	}
 
 	rep, err := migrate.Apply(ctx, url)
 	if err != nil {
@@ -74,6 +83,10 @@ func (e *cmdEnv) devCmd(ctx context.Context, args []string) error {
 	}
 	return e.serve(ctx, cfg, log)
 }
+
+// devHost is where mtdb dev listens unless SERVER_HOST, --host or the
+// config file says otherwise.
+const devHost = "127.0.0.1"
 
 // reachable reports whether url accepts a connection within 3 seconds.
 func reachable(ctx context.Context, url string) bool {
@@ -143,6 +156,14 @@ func (e *cmdEnv) seedAndPrint(ctx context.Context, cfg *config.Config, log *slog
 	fmt.Fprintf(w, "export ACME_MEMBER_TOKEN=%s\n", mint(auth.Claims{Subject: "demo-member", Role: tenant.RoleMember, TenantID: org.ID}))
 	fmt.Fprintf(w, "export LABS_ADMIN_TOKEN=%s\n", mint(auth.Claims{Subject: sub.AdminEmail, Role: tenant.RoleTenantAdmin, TenantID: sub.ID}))
 	fmt.Fprintf(w, "export GLOBEX_ADMIN_TOKEN=%s\n", mint(auth.Claims{Subject: other.AdminEmail, Role: tenant.RoleTenantAdmin, TenantID: other.ID}))
+	if cfg.Server.Host == devHost {
+		fmt.Fprintf(w, "\nListening on %s only (development default); set SERVER_HOST=0.0.0.0 or --host to listen on every interface.\n", devHost)
+	} else {
+		fmt.Fprintf(w, "\nListening on %s: other machines can reach this development server.\n", cfg.Server.Host)
+		if cfg.JWT.SecretKey == config.DevJWTSecret {
+			fmt.Fprintf(w, "WARNING: it signs with the PUBLIC development JWT secret: anyone who can reach it can mint tokens.\n")
+		}
+	}
 	fmt.Fprintf(w, "\nTry:\n")
 	fmt.Fprintf(w, "curl -s %s/api/v1/health/detailed\n", base)
 	fmt.Fprintf(w, "curl -s -H \"Authorization: Bearer $PLATFORM_ADMIN_TOKEN\" %s/api/v1/tenants\n", base)

@@ -147,13 +147,19 @@ func (e *cmdEnv) parse(fs *pflag.FlagSet, args []string) error {
 // loadConfig loads the configuration; flags maps config keys to the flag
 // names that override them (only flags actually given count).
 func (e *cmdEnv) loadConfig(fs *pflag.FlagSet, file string, flags map[string]string) (*config.Config, error) {
+	return config.Load(e.configOptions(fs, file, flags))
+}
+
+// configOptions says where loadConfig looks: the environment, file and the
+// flags of fs that were given (flags maps config keys to flag names).
+func (e *cmdEnv) configOptions(fs *pflag.FlagSet, file string, flags map[string]string) config.Options {
 	vals := map[string]string{}
 	for key, name := range flags {
 		if fs.Changed(name) {
 			vals[key] = fs.Lookup(name).Value.String()
 		}
 	}
-	return config.Load(config.Options{Getenv: e.getenv, File: file, Flags: vals})
+	return config.Options{Getenv: e.getenv, File: file, Flags: vals}
 }
 
 // newLogger returns the process logger: JSON outside development or when

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -236,5 +237,76 @@ func TestUnknownFileKeysWarn(t *testing.T) {
 		if strings.Contains(w, "not a known setting") {
 			t.Errorf("config.yaml: %s", w)
 		}
+	}
+}
+
+// TestEverySettingShownSecretsNever guards the settings table against the
+// drift it replaced: every declared setting appears in String and in the
+// JSON log line, and no secret value does.
+func TestEverySettingShownSecretsNever(t *testing.T) {
+	inTempDir(t)
+	env := prod(map[string]string{
+		"DATABASE_URL":           "postgres://app:hunter2hunter2@db:5432/mtdb",
+		"MIGRATION_DATABASE_URL": "postgres://owner:ownerpass99@db:5432/mtdb?password=querypass77",
+		"JWT_SECRET_KEY":         "a-very-secret-signing-key-of-40-bytes-xx",
+	})
+	cfg, err := Load(Options{Getenv: envFunc(env)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "config", cfg)
+	var logged struct{ Config map[string]any }
+	if err := json.Unmarshal([]byte(b.String()), &logged); err != nil {
+		t.Fatal(err)
+	}
+	str := cfg.String()
+	for _, s := range settings {
+		if !strings.Contains(str, s.key+"=") {
+			t.Errorf("String lacks %s: %s", s.key, str)
+		}
+		var v any = logged.Config
+		for _, part := range strings.Split(s.key, ".") {
+			m, _ := v.(map[string]any)
+			v = m[part]
+		}
+		if v == nil {
+			t.Errorf("the log line lacks %s: %s", s.key, b.String())
+		}
+	}
+	for _, leak := range []string{"hunter2hunter2", "ownerpass99", "querypass77", env["JWT_SECRET_KEY"]} {
+		if strings.Contains(str, leak) || strings.Contains(b.String(), leak) {
+			t.Errorf("secret %q leaked:\n%s\n%s", leak, str, b.String())
+		}
+	}
+}
+
+// TestEverySettingDocumented: the README's configuration table names every
+// setting's environment variable.
+func TestEverySettingDocumented(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		if !strings.Contains(string(readme), "`"+EnvName(s.key)+"`") {
+			t.Errorf("README.md does not document %s (%s)", EnvName(s.key), s.desc)
+		}
+	}
+}
+
+func TestCommandDefaults(t *testing.T) {
+	dir := inTempDir(t)
+	opts := Options{Getenv: envFunc(nil), Defaults: map[string]string{"server.host": "127.0.0.1"}}
+	cfg, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Host != "127.0.0.1" || cfg.IsSet("server.host") {
+		t.Fatalf("command default not used: host %s, set %t", cfg.Server.Host, cfg.IsSet("server.host"))
+	}
+	writeFile(t, filepath.Join(dir, "config.yaml"), "server:\n  host: 10.1.1.1\n")
+	if cfg, err = Load(opts); err != nil || cfg.Server.Host != "10.1.1.1" {
+		t.Fatalf("the config file must rank above a command default: %v %v", cfg, err)
 	}
 }
