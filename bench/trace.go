@@ -20,7 +20,11 @@ import (
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/database"
+	"github.com/mtdb/mtdb/internal/health"
 	"github.com/mtdb/mtdb/internal/httpapi"
+	"github.com/mtdb/mtdb/internal/projects"
+	"github.com/mtdb/mtdb/internal/tenants"
+	"github.com/mtdb/mtdb/internal/users"
 )
 
 // counter is a pgx tracer counting round trips (one per statement sent
@@ -100,7 +104,12 @@ func countTrips(ctx context.Context, appURL string, maxConns int, w *world, prof
 	if err != nil {
 		return nil, err
 	}
-	api := httpapi.NewServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Deps{Pool: db.Pool, Ent: db.Ent, Verifier: v})
+	api, err := httpapi.NewServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Deps{Pool: db.Pool, Ent: db.Ent, Verifier: v,
+		Health:  health.New(health.Options{Ping: db.Pool.Ping}),
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent)})
+	if err != nil {
+		return nil, err
+	}
 	pcfg, err := pgxpool.ParseConfig(appURL)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,9 @@ import (
 	"github.com/mtdb/mtdb/internal/health"
 	"github.com/mtdb/mtdb/internal/httpapi"
 	"github.com/mtdb/mtdb/internal/migrate"
+	"github.com/mtdb/mtdb/internal/projects"
+	"github.com/mtdb/mtdb/internal/tenants"
+	"github.com/mtdb/mtdb/internal/users"
 )
 
 // serveCmd is `mtdb serve [--host H] [--port P]`.
@@ -63,7 +66,7 @@ func openDatabase(ctx context.Context, cfg *config.Config) (*database.DB, error)
 // and the RLS self-check of the tenant-scoped tables.
 func newChecker(cfg *config.Config, db *database.DB, log *slog.Logger) *health.Checker {
 	return health.New(health.Options{
-		Pool: db.Pool,
+		Ping: db.Pool.Ping,
 		Pending: func(ctx context.Context) (int, error) {
 			return migrate.PendingFrom(ctx, db.SQL, "")
 		},
@@ -97,9 +100,13 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 	if err != nil {
 		return &config.SettingError{Setting: "JWT_SECRET_KEY", Problem: err.Error()}
 	}
-	srv := httpapi.NewServer(cfg, log, httpapi.Deps{
-		Version: e.version, Health: checker, Pool: db.Pool, Ent: db.Ent, Verifier: verifier,
+	srv, err := httpapi.NewServer(cfg, log, httpapi.Deps{
+		Version: e.version, Health: checker, Pool: db.Pool, Verifier: verifier, Ent: db.Ent,
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent),
 	})
+	if err != nil {
+		return err
+	}
 	if e.onServer != nil {
 		e.onServer(srv)
 	}

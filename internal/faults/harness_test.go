@@ -24,7 +24,10 @@ import (
 	"github.com/mtdb/mtdb/internal/health"
 	"github.com/mtdb/mtdb/internal/httpapi"
 	"github.com/mtdb/mtdb/internal/migrate"
+	"github.com/mtdb/mtdb/internal/projects"
 	"github.com/mtdb/mtdb/internal/tenant"
+	"github.com/mtdb/mtdb/internal/tenants"
+	"github.com/mtdb/mtdb/internal/users"
 )
 
 const secret = "a-fault-test-secret-of-at-least-32-bytes"
@@ -85,7 +88,7 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	checker := health.New(health.Options{
-		Pool:     db.Pool,
+		Ping:     db.Pool.Ping,
 		Pending:  func(ctx context.Context) (int, error) { return migrate.PendingFrom(ctx, db.SQL, "") },
 		RLS:      health.RLSCheck(db.SQL, cfg.Database.AppRole, migrate.TenantScopedTables()),
 		Interval: cfg.Health.CheckInterval,
@@ -95,7 +98,11 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httpapi.NewServer(cfg, log, httpapi.Deps{Health: checker, Pool: db.Pool, Ent: db.Ent, Verifier: v, Version: "faults"})
+	srv, err := httpapi.NewServer(cfg, log, httpapi.Deps{Health: checker, Pool: db.Pool, Ent: db.Ent, Verifier: v, Version: "faults",
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

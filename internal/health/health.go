@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Check statuses.
@@ -30,8 +28,9 @@ const (
 
 // Options configure a Checker.
 type Options struct {
-	// Pool is pinged by the database check; nil reports the database down.
-	Pool *pgxpool.Pool
+	// Ping checks that the database answers (a pool's Ping); nil reports
+	// the database down.
+	Ping func(ctx context.Context) error
 	// Pending returns the number of migration files not yet applied. Nil
 	// reports the migrations check "not configured".
 	Pending func(ctx context.Context) (int, error)
@@ -68,7 +67,6 @@ type Checker struct {
 	mu       sync.Mutex
 	report   Report
 	shutdown atomic.Bool
-	started  time.Time
 }
 
 // New returns a Checker; nothing runs until Refresh or Run is called.
@@ -83,14 +81,8 @@ func New(opts Options) *Checker {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	unknown := Result{Status: StatusUnknown, Error: "not checked yet"}
-	return &Checker{opts: opts, started: time.Now(), report: Report{Migrations: unknown, RLS: unknown}}
+	return &Checker{opts: opts, report: Report{Migrations: unknown, RLS: unknown}}
 }
-
-// Pool returns the pool the checker pings (nil when none).
-func (c *Checker) Pool() *pgxpool.Pool { return c.opts.Pool }
-
-// Uptime returns the time since New.
-func (c *Checker) Uptime() time.Duration { return time.Since(c.started) }
 
 // SetShuttingDown makes readiness fail from now on.
 func (c *Checker) SetShuttingDown() { c.shutdown.Store(true) }
@@ -101,13 +93,13 @@ func (c *Checker) ShuttingDown() bool { return c.shutdown.Load() }
 // Database pings the database within the check timeout and returns the
 // result: up with latency_ms, or down with a sanitised error.
 func (c *Checker) Database(ctx context.Context) Result {
-	if c.opts.Pool == nil {
+	if c.opts.Ping == nil {
 		return Result{Status: StatusDown, Error: "database not configured"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	err := c.opts.Pool.Ping(ctx)
+	err := c.opts.Ping(ctx)
 	if err != nil {
 		return Result{Status: StatusDown, Error: Sanitize(err)}
 	}

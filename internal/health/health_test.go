@@ -52,7 +52,7 @@ func closedPortPool(t *testing.T) *pgxpool.Pool {
 func TestReadinessReasonsWhileDatabaseDown(t *testing.T) {
 	ran := false
 	c := New(Options{
-		Pool:    closedPortPool(t),
+		Ping:    closedPortPool(t).Ping,
 		Pending: func(context.Context) (int, error) { ran = true; return 0, nil },
 		RLS:     func(context.Context) ([]string, error) { ran = true; return nil, nil },
 		Timeout: time.Second,

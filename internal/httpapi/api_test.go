@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
-	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/httpapi"
 	"github.com/mtdb/mtdb/internal/pgtest"
 	"github.com/mtdb/mtdb/internal/tenant"
@@ -67,16 +65,7 @@ func newServer(t *testing.T, extra map[string]string) (*httpapi.Server, *pgtest.
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := database.Open(context.Background(), database.Options{URL: db.AppURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.JWT.SecretKey)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{Ent: d.Ent, Verifier: v, Pool: d.Pool})
+	s := httpapi.TestServer(t, cfg, slog.New(slog.DiscardHandler), "")
 	return s, db
 }
 

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
-	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/httpapi"
 	"github.com/mtdb/mtdb/internal/pgtest"
 	"github.com/mtdb/mtdb/internal/tenant"
@@ -41,16 +39,7 @@ func newFuzzTarget(tb testing.TB) *fuzzTarget {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d, err := database.Open(context.Background(), database.Options{URL: db.AppURL, MaxConns: 4})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(d.Close)
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f := &fuzzTarget{h: httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{Ent: d.Ent, Verifier: v, Pool: d.Pool}).Handler()}
+	f := &fuzzTarget{h: httpapi.TestServer(tb, cfg, slog.New(slog.DiscardHandler), "").Handler()}
 	f.platform = fuzzToken(tb, tenant.RolePlatformAdmin, uuid.Nil)
 	var ten struct {
 		TenantID uuid.UUID `json:"tenant_id"`

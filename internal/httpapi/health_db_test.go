@@ -15,9 +15,7 @@ import (
 
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
-	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/health"
-	"github.com/mtdb/mtdb/internal/migrate"
 	"github.com/mtdb/mtdb/internal/pgtest"
 	"github.com/mtdb/mtdb/internal/tenant"
 )
@@ -56,29 +54,11 @@ func newDBServer(t *testing.T, databaseURL string, env map[string]string) *dbSer
 	}
 	env["DATABASE_URL"] = databaseURL
 	cfg := foundationConfig(t, env)
-	ctx := context.Background()
-	db, err := database.Open(ctx, database.Options{URL: cfg.DatabaseURL, MaxConns: 4, ConnectTimeout: 2 * time.Second, AcquireTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
 	logs := &lockedBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
-	checker := health.New(health.Options{
-		Pool:     db.Pool,
-		Pending:  func(ctx context.Context) (int, error) { return migrate.PendingFrom(ctx, db.SQL, "") },
-		RLS:      health.RLSCheck(db.SQL, cfg.Database.AppRole, migrate.TenantScopedTables()),
-		Interval: cfg.Health.CheckInterval,
-		Log:      log,
-	})
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.JWT.SecretKey)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(cfg, log, Deps{Version: "test", Health: checker, Pool: db.Pool, Ent: db.Ent, Verifier: v})
+	srv := testServer(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)), "test")
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &dbServer{srv: srv, base: ts.URL, checker: checker, logs: logs}
+	return &dbServer{srv: srv, base: ts.URL, checker: srv.Checker(), logs: logs}
 }
 
 func getJSON(t *testing.T, url string) (int, map[string]any) {

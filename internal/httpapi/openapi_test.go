@@ -59,12 +59,13 @@ func newSpecServer(t *testing.T) (*httpapi.Server, *pgtest.DB) {
 // /openapi.json, which need none.
 func newDocServer(t *testing.T) *httpapi.Server {
 	t.Helper()
-	env := map[string]string{"ENVIRONMENT": "development", "LOG_LEVEL": "error"}
+	env := map[string]string{"ENVIRONMENT": "development", "LOG_LEVEL": "error",
+		"DATABASE_URL": "postgres://mtdb@127.0.0.1:1/none?connect_timeout=1"} // never reached
 	cfg, err := config.Load(config.Options{Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{Version: "test"})
+	return httpapi.TestServer(t, cfg, slog.New(slog.DiscardHandler), "test")
 }
 
 func TestOpenAPIServedDocumentIsValid(t *testing.T) {

@@ -2,10 +2,6 @@ package httpapi
 
 import (
 	"github.com/labstack/echo/v4"
-
-	"github.com/mtdb/mtdb/internal/projects"
-	"github.com/mtdb/mtdb/internal/tenants"
-	"github.com/mtdb/mtdb/internal/users"
 )
 
 // routes is the whole route table. Health, metrics and documentation need
@@ -28,14 +24,11 @@ func (s *Server) routes() {
 	v1.GET("/health/readiness", s.healthReadiness)
 	v1.GET("/health/liveness", s.healthLiveness)
 
-	if s.deps.Ent == nil || s.deps.Verifier == nil {
-		return
-	}
 	tc := []echo.MiddlewareFunc{TenantContext(s.deps.Verifier, s.cfg.AuthRequired, s.deps.Ent)} // token → effective tenant → RLS context
 	if s.cfg.RateLimit.TenantRequestsPerSecond > 0 {
 		tc = append(tc, tenantRateLimit(s.cfg.RateLimit)) // per effective tenant, after the per-IP limit
 	}
-	registerTenants(v1, tenants.NewService(s.deps.Ent), tc...)   // /tenants, /tenants/:id, /tenants/:id/hierarchy
-	registerUsers(v1, users.NewService(s.deps.Ent), tc...)       // /users, /users/:id
-	registerProjects(v1, projects.NewService(s.deps.Ent), tc...) // /projects, /projects/:id
+	registerTenants(v1, s.deps.Tenants, tc...)   // /tenants, /tenants/:id, /tenants/:id/hierarchy
+	registerUsers(v1, s.deps.Users, tc...)       // /users, /users/:id
+	registerProjects(v1, s.deps.Projects, tc...) // /projects, /projects/:id
 }

@@ -7,6 +7,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,22 +22,50 @@ import (
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/health"
+	"github.com/mtdb/mtdb/internal/projects"
+	"github.com/mtdb/mtdb/internal/tenants"
+	"github.com/mtdb/mtdb/internal/users"
 )
 
-// Deps are the collaborators a Server needs. Nil fields disable what needs
-// them (for example a nil Ent client leaves the resource routes out).
+// Deps are the collaborators a Server needs, built by the caller (`mtdb
+// serve`). Every field but Version is required: NewServer refuses a
+// missing one rather than leaving routes out or reporting ready without
+// an RLS check.
 type Deps struct {
-	// Version is reported by the health endpoints.
+	// Version is reported by the health endpoints ("dev" when empty).
 	Version string
-	// Health runs the database, migrations and RLS checks; required.
+	// Health owns the database, migrations and RLS status behind the
+	// health endpoints.
 	Health *health.Checker
-	// Pool is exported in /metrics and /health/detailed; may be nil.
+	// Pool is exported in /metrics and /health/detailed.
 	Pool *pgxpool.Pool
-	// Ent is the tenant-aware client the resource handlers use; nil leaves
-	// the resource routes out.
-	Ent *ent.Client
-	// Verifier checks bearer tokens on the tenant endpoints; required with Ent.
+	// Verifier checks bearer tokens on the tenant endpoints.
 	Verifier *auth.Verifier
+	// Tenants, Users and Projects are the domain services behind the
+	// resource routes.
+	Tenants  *tenants.Service
+	Users    *users.Service
+	Projects *projects.Service
+	// Ent is the tenant-aware client the tenant middleware checks a named
+	// tenant's reach with.
+	Ent *ent.Client
+}
+
+// missing names the required fields of d that are nil.
+func (d Deps) missing() []string {
+	var m []string
+	for _, dep := range []struct {
+		name string
+		nil  bool
+	}{
+		{"Health", d.Health == nil}, {"Pool", d.Pool == nil}, {"Verifier", d.Verifier == nil},
+		{"Tenants", d.Tenants == nil}, {"Users", d.Users == nil}, {"Projects", d.Projects == nil}, {"Ent", d.Ent == nil},
+	} {
+		if dep.nil {
+			m = append(m, dep.name)
+		}
+	}
+	return m
 }
 
 // Server is the HTTP API. Create it with NewServer.
@@ -51,10 +80,11 @@ type Server struct {
 }
 
 // NewServer builds the Echo instance with its middleware and routes, and
-// the http.Server with the configured timeouts. It does not listen.
-func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) *Server {
-	if deps.Health == nil {
-		deps.Health = health.New(health.Options{Pool: deps.Pool, Log: log})
+// the http.Server with the configured timeouts. It does not listen. It
+// returns an error naming each missing dependency.
+func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) (*Server, error) {
+	if m := deps.missing(); len(m) > 0 {
+		return nil, fmt.Errorf("httpapi: missing dependencies: %s", strings.Join(m, ", "))
 	}
 	if deps.Version == "" {
 		deps.Version = "dev"
@@ -92,7 +122,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) *Server {
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return s
+	return s, nil
 }
 
 // Echo returns the underlying Echo instance (tests add routes to it).

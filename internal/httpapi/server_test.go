@@ -40,7 +40,13 @@ func newBareServer(t *testing.T, env map[string]string, logs io.Writer) (*Server
 		logs = io.Discard
 	}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	s := NewServer(foundationConfig(t, env), log, Deps{Version: "test"})
+	if env == nil {
+		env = map[string]string{}
+	}
+	if env["DATABASE_URL"] == "" { // no database: nothing listens on port 1
+		env["DATABASE_URL"] = "postgres://mtdb@127.0.0.1:1/none?connect_timeout=1"
+	}
+	s := testServer(t, foundationConfig(t, env), log, "test")
 	e := s.Echo()
 	e.GET("/test/panic", func(echo.Context) error { panic("boom: secret internals") })
 	e.POST("/test/echo-body", func(c echo.Context) error {
