@@ -96,7 +96,14 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 		return err
 	}
 
-	verifier, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.JWT.SecretKey), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience})
+	iatLeeway := cfg.JWT.IatLeeway
+	if iatLeeway == 0 {
+		iatLeeway = -1 // JWT_IAT_LEEWAY=0s means none; auth reads 0 as its default
+	}
+	verifier, err := auth.NewVerifier(auth.Config{
+		Secret: []byte(cfg.JWT.SecretKey), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience,
+		IssuedAtLeeway: iatLeeway,
+	})
 	if err != nil {
 		return &config.SettingError{Setting: "JWT_SECRET_KEY", Problem: err.Error()}
 	}

@@ -30,6 +30,10 @@ var (
 // DefaultLeeway is the clock skew allowed on exp and nbf when Config.Leeway is 0.
 const DefaultLeeway = 5 * time.Second
 
+// DefaultIssuedAtLeeway is how far in the future iat may lie when
+// Config.IssuedAtLeeway is 0 (JWT_IAT_LEEWAY).
+const DefaultIssuedAtLeeway = 60 * time.Second
+
 // Config configures a Verifier.
 type Config struct {
 	// Secret is the HMAC key (JWT_SECRET_KEY). Required.
@@ -42,6 +46,10 @@ type Config struct {
 	// Leeway is the clock skew allowed on exp/nbf: 0 means DefaultLeeway,
 	// a negative value none.
 	Leeway time.Duration
+	// IssuedAtLeeway is how far in the future a token's iat may lie (the
+	// issuer's clock running ahead): 0 means DefaultIssuedAtLeeway, a
+	// negative value none. A token issued later than that is refused.
+	IssuedAtLeeway time.Duration
 }
 
 // Claims is the verified identity a token carries.
@@ -79,8 +87,9 @@ type tokenClaims struct {
 
 // Verifier checks bearer tokens. It is safe for concurrent use.
 type Verifier struct {
-	secret []byte
-	parser *jwt.Parser
+	secret    []byte
+	parser    *jwt.Parser
+	iatLeeway time.Duration
 }
 
 var hmacAlgorithms = map[string]bool{"HS256": true, "HS384": true, "HS512": true}
@@ -107,6 +116,13 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	case leeway < 0:
 		leeway = 0
 	}
+	iatLeeway := cfg.IssuedAtLeeway
+	switch {
+	case iatLeeway == 0:
+		iatLeeway = DefaultIssuedAtLeeway
+	case iatLeeway < 0:
+		iatLeeway = 0
+	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(append([]string(nil), algs...)),
 		jwt.WithExpirationRequired(),
@@ -118,12 +134,18 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &Verifier{secret: append([]byte(nil), cfg.Secret...), parser: jwt.NewParser(opts...)}, nil
+	return &Verifier{
+		secret:    append([]byte(nil), cfg.Secret...),
+		parser:    jwt.NewParser(opts...),
+		iatLeeway: iatLeeway,
+	}, nil
 }
 
-// Verify checks token (the part after "Bearer ") and returns its claims. The
-// error wraps one of ErrMissing, ErrMalformed, ErrExpired, ErrBadSignature
-// or ErrInvalidClaims.
+// Verify checks token (the part after "Bearer ") and returns its claims.
+// Claim names are exact; a header or payload repeating a member name, a
+// header with "crit", and an iat further in the future than the iat leeway
+// are refused. The error wraps one of ErrMissing, ErrMalformed,
+// ErrExpired, ErrBadSignature or ErrInvalidClaims.
 func (v *Verifier) Verify(token string) (Claims, error) {
 	if token == "" {
 		return Claims{}, ErrMissing
@@ -137,6 +159,13 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	})
 	if err != nil {
 		return Claims{}, classify(err)
+	}
+	// Signed by a trusted issuer; now the JSON itself must be unambiguous.
+	if err := checkSegments(token); err != nil {
+		return Claims{}, err
+	}
+	if tc.IssuedAt != nil && tc.IssuedAt.After(time.Now().Add(v.iatLeeway)) {
+		return Claims{}, fmt.Errorf("%w: iat lies in the future", ErrInvalidClaims)
 	}
 	role, err := tenant.ParseRole(tc.Role)
 	if err != nil {

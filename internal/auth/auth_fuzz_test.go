@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -44,6 +45,10 @@ func FuzzVerify(f *testing.F) {
 		{`{"alg":"none"}`, `{"role":"platform_admin"}`, ""},
 		{`{"alg":"RS256"}`, `{}`, ""},
 		{hs, `not json`, ""},
+		{hs, `{"sub":"u","role":"member","ROLE":"platform_admin","tenant_id":"` + uuid.NewString() + `","exp":` + itoa(exp) + `}`, ""},
+		{hs, `{"sub":"u","role":"member","role":"platform_admin","exp":` + itoa(exp) + `}`, ""},
+		{`{"alg":"HS256","crit":["b64"]}`, `{"sub":"u","role":"platform_admin","exp":` + itoa(exp) + `}`, ""},
+		{hs, `{"sub":"u","role":"platform_admin","iat":99999999999,"exp":` + itoa(exp) + `}`, ""},
 		{"", "", "a.b.c"},
 		{"", "", "...."},
 		{"", "", "eyJhbGciOiJub25lIn0.eyJyb2xlIjoicGxhdGZvcm1fYWRtaW4ifQ."},
@@ -79,6 +84,25 @@ func FuzzVerify(f *testing.F) {
 		}
 		if strings.ContainsRune(c.Subject, 0) {
 			t.Fatalf("accepted a subject with NUL (it reaches PostgreSQL as app.user_id): %q", c.Subject)
+		}
+		if raw != "" {
+			return
+		}
+		// Strict claims: the accepted role is exactly the "role" member of
+		// a payload without duplicate names, under a header without crit.
+		if err := uniqueNames([]byte(payload)); err != nil {
+			t.Fatalf("accepted a payload the strict scanner refuses (%v): %s", err, payload)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(payload), &m); err != nil || m["role"] != string(c.Role) {
+			t.Fatalf("accepted role %q, but the exact role claim of %s is %v", c.Role, payload, m["role"])
+		}
+		var h map[string]any
+		if err := json.Unmarshal([]byte(header), &h); err != nil {
+			t.Fatalf("accepted header %s: %v", header, err)
+		}
+		if _, crit := h["crit"]; crit {
+			t.Fatalf("accepted a header with crit: %s", header)
 		}
 	})
 }

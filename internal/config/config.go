@@ -52,9 +52,10 @@ type Config struct {
 
 // JWTConfig holds the token verification settings.
 type JWTConfig struct {
-	SecretKey string // HS256 secret; masked when printed
-	Issuer    string // required iss claim when non-empty
-	Audience  string // required aud claim when non-empty
+	SecretKey string        // HS256 secret; masked when printed
+	Issuer    string        // required iss claim when non-empty
+	Audience  string        // required aud claim when non-empty
+	IatLeeway time.Duration // how far in the future a token's iat may lie (JWT_IAT_LEEWAY)
 }
 
 // ServerConfig holds the HTTP listener settings.

@@ -57,6 +57,8 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.JWT.SecretKey }}.dev(DevJWTSecret),
 	{key: "jwt.issuer", desc: "required iss claim when set", field: func(c *Config) any { return &c.JWT.Issuer }},
 	{key: "jwt.audience", desc: "required aud claim when set", field: func(c *Config) any { return &c.JWT.Audience }},
+	{key: "jwt.iat_leeway", def: "60s", zeroOK: true, desc: "how far in the future a token's iat may lie; 0 allows no skew",
+		field: func(c *Config) any { return &c.JWT.IatLeeway }},
 
 	{key: "server.host", def: "0.0.0.0", desc: "listen host", field: func(c *Config) any { return &c.Server.Host }},
 	{key: "server.port", def: "8000", lo: 1, hi: 65535, desc: "listen port", field: func(c *Config) any { return &c.Server.Port }},
