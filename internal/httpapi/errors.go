@@ -94,6 +94,14 @@ func toError(err error) *errs.Error {
 	return &errs.Error{Kind: errs.KindInternal, Message: defaultMessage(errs.KindInternal), Err: err}
 }
 
+// statusOf returns the status err would be answered with.
+func statusOf(err error) int {
+	if ks, ok := kindStatus[toError(err).Kind]; ok {
+		return ks.status
+	}
+	return http.StatusInternalServerError
+}
+
 func defaultMessage(k errs.Kind) string {
 	switch k {
 	case errs.KindInvalid:
@@ -127,12 +135,19 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	rid := requestID(c)
+	var gone *clientClosed
+	if errors.As(err, &gone) {
+		s.log.Info("client closed the request", "request_id", rid, "method", c.Request().Method,
+			"route", c.Path(), "status", StatusClientClosedRequest, "err", gone.err)
+		c.Response().WriteHeader(StatusClientClosedRequest) // nobody reads it; the access log and metrics do
+		return
+	}
 	e := toError(err)
 	ks, ok := kindStatus[e.Kind]
 	if !ok {
 		ks = kindStatus[errs.KindInternal]
 	}
-	rid := requestID(c)
 	if ks.status >= 500 {
 		s.log.Error("request failed", "request_id", rid, "method", c.Request().Method,
 			"route", c.Path(), "status", ks.status, "err", err)

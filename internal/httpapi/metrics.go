@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,10 +14,44 @@ import (
 
 // metrics holds the Prometheus registry of one Server (no global registry,
 // so several servers can live in one test binary).
+//
+// Every label value comes from a closed set, so no client can grow /metrics
+// (and the process's memory) by inventing values: methods outside the
+// standard ones are "OTHER", a route is a registered route template or
+// "unmatched", a status is one the server chose to send.
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	routes   map[string]bool // the registered route templates, set once routes() has run
+}
+
+// Metric label values for what is outside the closed sets.
+const (
+	otherMethod    = "OTHER"
+	unmatchedRoute = "unmatched"
+)
+
+// knownMethods are the method label values besides OTHER.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// methodLabel returns method when it is a standard one, else OTHER.
+func methodLabel(method string) string {
+	if knownMethods[method] {
+		return method
+	}
+	return otherMethod
+}
+
+// routeLabel returns route when it is a registered template, else unmatched.
+func (m *metrics) routeLabel(route string) string {
+	if m.routes[route] {
+		return route
+	}
+	return unmatchedRoute
 }
 
 func newMetrics(pool *pgxpool.Pool) *metrics {
@@ -41,8 +76,20 @@ func newMetrics(pool *pgxpool.Pool) *metrics {
 	return m
 }
 
+// knowRoutes sets the route templates that are label values. It runs once,
+// before the server serves.
+func (m *metrics) knowRoutes(routes []*echo.Route) {
+	m.routes = make(map[string]bool, len(routes))
+	for _, r := range routes {
+		m.routes[r.Path] = true
+	}
+}
+
+// observe counts one request; method and route are mapped to their label
+// sets (methodLabel, routeLabel).
 func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	s := strconv.Itoa(status)
+	method, route = methodLabel(method), m.routeLabel(route)
 	m.requests.WithLabelValues(method, route, s).Inc()
 	m.latency.WithLabelValues(method, route, s).Observe(d.Seconds())
 }

@@ -184,21 +184,41 @@ func limitBody(limit int64) echo.MiddlewareFunc {
 }
 
 // withTimeout gives each request a context deadline. A handler that returns
-// after the deadline with a context error gets 504.
+// after the deadline with a context error gets 504. A server-side failure
+// of a request whose client went away first (its context cancelled: the
+// database call was cut short by the client, not by a fault) becomes
+// errClientClosed, answered 499 and logged at info level: a client cannot
+// inflate the 5xx rate by hanging up.
 func withTimeout(d time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			parent := c.Request().Context()
+			ctx, cancel := context.WithTimeout(parent, d)
 			defer cancel()
 			c.SetRequest(c.Request().WithContext(ctx))
 			err := next(c)
-			if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && errs.KindOf(err) == errs.KindInternal {
+			switch {
+			case err == nil:
+			case errors.Is(parent.Err(), context.Canceled) && statusOf(err) >= 500:
+				return &clientClosed{err: err}
+			case errors.Is(ctx.Err(), context.DeadlineExceeded) && errs.KindOf(err) == errs.KindInternal:
 				return errs.Timeout(err)
 			}
 			return err
 		}
 	}
 }
+
+// StatusClientClosedRequest is the status recorded for a request whose
+// client went away before the answer (nginx's 499).
+const StatusClientClosedRequest = 499
+
+// clientClosed is a handler error that only happened because the client
+// cancelled its request.
+type clientClosed struct{ err error }
+
+func (e *clientClosed) Error() string { return "client closed the request: " + e.err.Error() }
+func (e *clientClosed) Unwrap() error { return e.err }
 
 // securityHeaders sets the headers every API response should carry.
 func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {

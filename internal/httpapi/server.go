@@ -114,6 +114,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) (*Server, error)
 	e.Use(renderErrors, limitBody(cfg.Server.BodyLimit), withTimeout(cfg.Server.RequestTimeout))
 	s.echo = e
 	s.routes()
+	s.metrics.knowRoutes(e.Routes()) // the route label set is closed from here on
 	s.http = &http.Server{
 		Handler:           e,
 		ReadTimeout:       cfg.Server.ReadTimeout,

@@ -80,6 +80,7 @@ func newBareServer(t *testing.T, env map[string]string, logs io.Writer) (*Server
 	e.GET("/test/big", func(c echo.Context) error {
 		return c.String(http.StatusOK, strings.Repeat("compressible ", 1000))
 	})
+	s.metrics.knowRoutes(e.Routes()) // the test routes are labelled like real ones
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return s, ts.URL
