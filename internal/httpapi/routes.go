@@ -28,7 +28,7 @@ func (s *Server) routes() {
 	if s.cfg.RateLimit.TenantRequestsPerSecond > 0 {
 		tc = append(tc, tenantRateLimit(s.cfg.RateLimit)) // per effective tenant, after the per-IP limit
 	}
-	tc = append(tc, knownQuery) // only the query parameters the route declares (query.go)
+	tc = append(tc, knownQuery)                  // only the query parameters the route declares (query.go)
 	registerTenants(v1, s.deps.Tenants, tc...)   // /tenants, /tenants/:id, /tenants/:id/hierarchy
 	registerUsers(v1, s.deps.Users, tc...)       // /users, /users/:id
 	registerProjects(v1, s.deps.Projects, tc...) // /projects, /projects/:id
