@@ -2,7 +2,10 @@
 // database/sql handle over that same pool, and the ent client whose driver
 // enters the restricted role and the tenant context at the start of every
 // transaction (tenant.NewDriver). It also classifies connection-level errors
-// (database down, pool exhausted, statement timeout) into the errs vocabulary.
+// (database down, pool exhausted, statement timeout) into the errs vocabulary,
+// retries transactions PostgreSQL aborted for concurrency (40001, 40P01), and
+// runs a request's statements in one request transaction when asked
+// (InRequestTx).
 package database
 
 import (
@@ -52,8 +55,9 @@ type DB struct {
 	Pool *pgxpool.Pool
 	SQL  *sql.DB
 	Ent  *ent.Client
-	// Driver is the tenant driver under Ent, for the rare raw statement:
-	// it runs in the tenant context of ctx like everything else.
+	// Driver is the driver under Ent (the tenant driver, with retries and
+	// request transactions: see Driver), for the rare raw statement: it
+	// runs in the tenant context of ctx like everything else.
 	Driver dialect.Driver
 	// AppRole is the effective restricted role (Options.AppRole or the default).
 	AppRole string
@@ -108,11 +112,11 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		timeout:   opts.AcquireTimeout,
 	})
 	sqlDB.SetMaxIdleConns(0)
-	drv := tenant.NewDriver(entsql.OpenDB(dialect.Postgres, sqlDB), tenant.DriverOptions{
+	drv := Driver{tenant.NewDriver(entsql.OpenDB(dialect.Postgres, sqlDB), tenant.DriverOptions{
 		AppRole:          appRole,
 		StatementTimeout: opts.StatementTimeout,
 		Pipeline:         true, // BEGIN + settings (+ a lone statement + COMMIT) in one round trip
-	})
+	})}
 	return &DB{
 		Pool:    pool,
 		SQL:     sqlDB,
