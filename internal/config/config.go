@@ -40,6 +40,8 @@ type Config struct {
 	Health    HealthConfig
 	RateLimit RateLimitConfig
 
+	Idempotency IdempotencyConfig
+
 	// Warnings are problems that are allowed but must be shouted about at
 	// startup (for example the fixed development JWT secret).
 	Warnings []string
@@ -100,6 +102,11 @@ type DatabaseConfig struct {
 // HealthConfig holds the background self-check settings.
 type HealthConfig struct {
 	CheckInterval time.Duration // how often RLS and migrations are re-checked
+}
+
+// IdempotencyConfig holds the Idempotency-Key settings.
+type IdempotencyConfig struct {
+	KeyRetention time.Duration // how long stored answers are replayed; older ones are purged
 }
 
 // RateLimitConfig holds the per-client and per-tenant request rate limits.

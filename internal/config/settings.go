@@ -103,6 +103,9 @@ var settings = []setting{
 	{key: "health.check_interval", def: "10s", desc: "RLS and migrations re-check, at most 30s",
 		field: func(c *Config) any { return &c.Health.CheckInterval }},
 
+	{key: "idempotency.key_retention", def: "24h", desc: "how long Idempotency-Key answers are kept, then purged",
+		field: func(c *Config) any { return &c.Idempotency.KeyRetention }},
+
 	{key: "rate_limit.requests_per_second", def: "0", desc: "sustained requests per client IP; 0 is off",
 		field: func(c *Config) any { return &c.RateLimit.RequestsPerSecond }},
 	{key: "rate_limit.burst", def: "0", lo: 0, hi: 1000000, desc: "per-IP burst; 0 is ceil(requests_per_second)",

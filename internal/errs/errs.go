@@ -25,6 +25,7 @@ const (
 	KindRateLimited                  // 429 RATE_LIMITED
 	KindTooLarge                     // 413 PAYLOAD_TOO_LARGE
 	KindMethodNotAllowed             // 405 METHOD_NOT_ALLOWED
+	KindUnprocessable                // 422 UNPROCESSABLE
 )
 
 // Error is a client-safe error: Message and Fields may be shown to the
@@ -62,6 +63,11 @@ func NotFound(what string) *Error {
 
 // Conflict returns a KindConflict error with msg.
 func Conflict(msg string) *Error { return &Error{Kind: KindConflict, Message: msg} }
+
+// Unprocessable returns a KindUnprocessable error with msg: the request is
+// well-formed but contradicts an earlier one (an Idempotency-Key reused
+// for a different request).
+func Unprocessable(msg string) *Error { return &Error{Kind: KindUnprocessable, Message: msg} }
 
 // Forbidden returns a KindForbidden error with msg.
 func Forbidden(msg string) *Error { return &Error{Kind: KindForbidden, Message: msg} }

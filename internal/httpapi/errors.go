@@ -41,6 +41,7 @@ var kindStatus = map[errs.Kind]struct {
 	errs.KindRateLimited:      {http.StatusTooManyRequests, "RATE_LIMITED"},
 	errs.KindTooLarge:         {http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"},
 	errs.KindMethodNotAllowed: {http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"},
+	errs.KindUnprocessable:    {http.StatusUnprocessableEntity, "UNPROCESSABLE"},
 }
 
 // statusKind maps the statuses Echo itself produces to a kind.
@@ -116,6 +117,8 @@ func defaultMessage(k errs.Kind) string {
 		return "method not allowed"
 	case errs.KindConflict:
 		return "conflict"
+	case errs.KindUnprocessable:
+		return "the request cannot be processed"
 	case errs.KindTooLarge:
 		return "request body too large"
 	case errs.KindRateLimited:
@@ -149,8 +152,14 @@ func (s *Server) handleError(err error, c echo.Context) {
 		ks = kindStatus[errs.KindInternal]
 	}
 	if ks.status >= 500 {
-		s.log.Error("request failed", "request_id", rid, "method", c.Request().Method,
-			"route", c.Path(), "status", ks.status, "err", err)
+		attrs := []any{"request_id", rid, "method", c.Request().Method, "route", c.Path(), "status", ks.status}
+		if cause := database.CauseOf(e); cause != "" {
+			// The database is unavailable: logged once, here, with its
+			// cause, and counted by cause.
+			s.metrics.unavailable.WithLabelValues(string(cause)).Inc()
+			attrs = append(attrs, "cause", string(cause))
+		}
+		s.log.Error("request failed", append(attrs, "err", err)...)
 	}
 	h := c.Response().Header()
 	switch ks.status {

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mtdb/mtdb/internal/database"
 )
 
 // metrics holds the Prometheus registry of one Server (no global registry,
@@ -24,6 +26,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	routes   map[string]bool // the registered route templates, set once routes() has run
+	// unavailable counts 503 answers caused by the database, by cause
+	// (database.Causes, a closed set).
+	unavailable *prometheus.CounterVec
 }
 
 // Metric label values for what is outside the closed sets.
@@ -66,8 +71,15 @@ func newMetrics(pool *pgxpool.Pool) *metrics {
 			Help:    "HTTP request latency, by method, route template and status.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route", "status"}),
+		unavailable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtdb_database_unavailable_total",
+			Help: "Requests answered 503 because the database was unavailable, by cause.",
+		}, []string{"cause"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency,
+	for _, c := range database.Causes {
+		m.unavailable.WithLabelValues(string(c))
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.unavailable,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pool != nil {

@@ -29,6 +29,7 @@ func (s *Server) routes() {
 		tc = append(tc, tenantRateLimit(s.cfg.RateLimit)) // per effective tenant, after the per-IP limit
 	}
 	tc = append(tc, knownQuery)                  // only the query parameters the route declares (query.go)
+	tc = append(tc, s.idempotent)                // Idempotency-Key on writes: one transaction, the answer stored with the write
 	registerTenants(v1, s.deps.Tenants, tc...)   // /tenants, /tenants/:id, /tenants/:id/hierarchy
 	registerUsers(v1, s.deps.Users, tc...)       // /users, /users/:id
 	registerProjects(v1, s.deps.Projects, tc...) // /projects, /projects/:id

@@ -77,6 +77,8 @@ type Server struct {
 	http    *http.Server
 	metrics *metrics
 	started time.Time
+	// stopPurge ends the idempotency key purge that Serve started.
+	stopPurge context.CancelFunc
 }
 
 // NewServer builds the Echo instance with its middleware and routes, and
@@ -135,6 +137,11 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Serve accepts connections on ln until Shutdown; it returns nil after a
 // graceful Shutdown and the listener's error otherwise.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.stopPurge == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopPurge = cancel
+		go s.purgeKeys(ctx)
+	}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -146,5 +153,8 @@ func (s *Server) Serve(ln net.Listener) error {
 // waits for in-flight requests until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.deps.Health.SetShuttingDown()
+	if s.stopPurge != nil {
+		s.stopPurge()
+	}
 	return s.http.Shutdown(ctx)
 }

@@ -1,0 +1,167 @@
+package httpapi_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mtdb/mtdb/internal/auth"
+	"github.com/mtdb/mtdb/internal/httpapi"
+	"github.com/mtdb/mtdb/internal/tenant"
+)
+
+// Idempotency-Key through the whole stack, as the restricted role: replay,
+// mismatch, in-flight duplicate, per-tenant scoping, failed writes leaving
+// the key unused, and key validation.
+func TestIdempotencyKey(t *testing.T) {
+	s, db := newServer(t, nil)
+	a := &api{t: t, h: specChecked(t, failOn500(t, s.Handler()))}
+	owner := db.OwnerPool(t)
+	platform := a.token(tenant.RolePlatformAdmin, uuid.Nil)
+	newTenant := func(name string) (string, string, uuid.UUID) {
+		var ten tenantOut
+		a.do(platform, "POST", "/api/v1/tenants", map[string]any{"name": name, "tenant_type": "parent"}).want(t, 201, &ten)
+		admin := a.token(tenant.RoleTenantAdmin, ten.TenantID)
+		var u struct {
+			ID string `json:"id"`
+		}
+		a.do(admin, "POST", "/api/v1/users", map[string]any{"email": "o@" + name + ".example", "display_name": "O"}).want(t, 201, &u)
+		return admin, u.ID, ten.TenantID
+	}
+	adminA, ownerA, tenantA := newTenant("idem-a")
+	adminB, ownerB, tenantB := newTenant("idem-b")
+	countProjects := func() int {
+		var n int
+		if err := owner.QueryRow(context.Background(), `SELECT count(*) FROM projects`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	keys := func() int {
+		var n int
+		if err := owner.QueryRow(context.Background(), `SELECT count(*) FROM idempotency_keys`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	body := map[string]any{"name": "p1", "owner_id": ownerA}
+
+	first := a.do(adminA, "POST", "/api/v1/projects", body, "Idempotency-Key", "k-1").want(t, 201, nil)
+	if first.Header.Get(httpapi.HeaderIdempotentReplayed) != "" {
+		t.Fatal("a first answer is marked replayed")
+	}
+	again := a.do(adminA, "POST", "/api/v1/projects", body, "Idempotency-Key", "k-1").want(t, 201, nil)
+	if again.Header.Get(httpapi.HeaderIdempotentReplayed) != "true" || string(again.Body) != string(first.Body) ||
+		again.Header.Get("Location") != first.Header.Get("Location") {
+		t.Fatalf("replay: %v %s, want the first answer %s", again.Header, again.Body, first.Body)
+	}
+	if n := countProjects(); n != 1 {
+		t.Fatalf("%d projects after a replay, want 1", n)
+	}
+
+	t.Run("same key, other request: 422", func(t *testing.T) {
+		a.do(adminA, "POST", "/api/v1/projects", map[string]any{"name": "p2", "owner_id": ownerA}, "Idempotency-Key", "k-1").
+			wantError(t, 422, "UNPROCESSABLE", "")
+		a.do(adminA, "PATCH", first.Header.Get("Location"), map[string]any{"name": "p1"}, "Idempotency-Key", "k-1").
+			wantError(t, 422, "UNPROCESSABLE", "")
+	})
+
+	t.Run("another tenant's same key is independent", func(t *testing.T) {
+		a.do(adminB, "POST", "/api/v1/projects", map[string]any{"name": "p1", "owner_id": ownerB}, "Idempotency-Key", "k-1").want(t, 201, nil)
+		if n := countProjects(); n != 2 {
+			t.Fatalf("%d projects, want 2", n)
+		}
+	})
+
+	t.Run("another caller's same key is independent", func(t *testing.T) {
+		other, err := auth.Sign([]byte(testSecret), auth.Claims{Subject: "someone-else", Role: tenant.RoleTenantAdmin, TenantID: tenantA}, time.Hour, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := a.do(other, "POST", "/api/v1/projects", body, "Idempotency-Key", "k-1").want(t, 201, nil)
+		if r.Header.Get(httpapi.HeaderIdempotentReplayed) != "" {
+			t.Fatal("another caller got the first caller's answer")
+		}
+	})
+
+	t.Run("a failed write leaves the key unused", func(t *testing.T) {
+		before := keys()
+		a.do(adminA, "POST", "/api/v1/projects", map[string]any{"name": "p3", "owner_id": uuid.NewString()}, "Idempotency-Key", "k-3").
+			wantError(t, 400, "VALIDATION_ERROR", "owner_id")
+		a.do(adminA, "DELETE", "/api/v1/projects/"+uuid.NewString(), nil, "Idempotency-Key", "k-4").wantError(t, 404, "NOT_FOUND", "")
+		if keys() != before {
+			t.Fatal("a failed write stored its key")
+		}
+		// Corrected, the same key works.
+		a.do(adminA, "POST", "/api/v1/projects", map[string]any{"name": "p3", "owner_id": ownerA}, "Idempotency-Key", "k-3").want(t, 201, nil)
+	})
+
+	t.Run("DELETE replays its 204", func(t *testing.T) {
+		loc := first.Header.Get("Location")
+		a.do(adminA, "DELETE", loc, nil, "Idempotency-Key", "del-1").want(t, 204, nil)
+		r := a.do(adminA, "DELETE", loc, nil, "Idempotency-Key", "del-1").want(t, 204, nil)
+		if r.Header.Get(httpapi.HeaderIdempotentReplayed) != "true" {
+			t.Fatal("second DELETE was not replayed")
+		}
+		a.do(adminA, "DELETE", loc, nil).wantError(t, 404, "NOT_FOUND", "")
+	})
+
+	t.Run("a duplicate while the first is in flight: 409", func(t *testing.T) {
+		// Hold the key's lock as a request in flight would.
+		ctx := context.Background()
+		tx, err := owner.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "mtdb.idempotency/"+tenantA.String()+"/tester/k-5"); err != nil {
+			t.Fatal(err)
+		}
+		a.do(adminA, "POST", "/api/v1/projects", map[string]any{"name": "p5", "owner_id": ownerA}, "Idempotency-Key", "k-5").
+			wantError(t, 409, "CONFLICT", "")
+		_ = tx.Rollback(ctx)
+		a.do(adminA, "POST", "/api/v1/projects", map[string]any{"name": "p5", "owner_id": ownerA}, "Idempotency-Key", "k-5").want(t, 201, nil)
+	})
+
+	t.Run("invalid keys: 400", func(t *testing.T) {
+		for _, k := range []string{strings.Repeat("k", 256), "a b", "é", `a"b`} {
+			a.do(adminA, "POST", "/api/v1/projects", body, "Idempotency-Key", k).wantError(t, 400, "VALIDATION_ERROR", "Idempotency-Key")
+		}
+		a.do(adminA, "POST", "/api/v1/projects", body, "Idempotency-Key", "").wantError(t, 400, "VALIDATION_ERROR", "Idempotency-Key")
+		// A structured-field string is the same key.
+		a.do(adminA, "POST", "/api/v1/projects", body, "Idempotency-Key", `"k-1"`).want(t, 201, nil)
+		// Without an effective tenant a key cannot be scoped.
+		a.do(platform, "POST", "/api/v1/tenants", map[string]any{"name": "x", "tenant_type": "parent"}, "Idempotency-Key", "t-1").
+			wantError(t, 400, "VALIDATION_ERROR", "Idempotency-Key")
+	})
+
+	t.Run("keys are tenant-scoped rows under row-level security", func(t *testing.T) {
+		app := db.AppPool(t)
+		ctx := context.Background()
+		tx, err := app.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		tid := tenantB.String()
+		if _, err := tx.Exec(ctx, `SELECT set_config('role', 'mtdb_app', true), set_config('app.tenant_id', $1, true)`, tid); err != nil {
+			t.Fatal(err)
+		}
+		var mine, others int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE tenant_id = $1), count(*) FILTER (WHERE tenant_id <> $1) FROM idempotency_keys`, tid).Scan(&mine, &others); err != nil {
+			t.Fatal(err)
+		}
+		if mine != 1 || others != 0 {
+			t.Fatalf("tenant B sees %d of its keys and %d of others", mine, others)
+		}
+		// Another tenant's key cannot be planted.
+		_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (id, tenant_id, caller, key, request_hash, method, path, status, body, created_at)
+			VALUES (gen_random_uuid(), $1, 'tester', 'k-9', '', 'POST', '/api/v1/projects', 201, '', now())`, tenantA)
+		if err == nil || !strings.Contains(err.Error(), "row-level security") {
+			t.Fatalf("planting a key in another tenant: %v", err)
+		}
+	})
+}
