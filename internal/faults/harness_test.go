@@ -153,6 +153,7 @@ type result struct {
 	Retry    string // Retry-After
 	Body     []byte
 	Location string
+	Replayed bool // Idempotent-Replayed: true
 }
 
 // do sends one request (body JSON-encoded unless nil) with token.
@@ -190,6 +191,7 @@ func (s *service) do(token, method, path string, body any, headers ...string) re
 	res.Body, _ = io.ReadAll(resp.Body)
 	res.Retry = resp.Header.Get("Retry-After")
 	res.Location = resp.Header.Get("Location")
+	res.Replayed = resp.Header.Get("Idempotent-Replayed") == "true"
 	if res.Status >= 400 {
 		var env struct {
 			Error struct {

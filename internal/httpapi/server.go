@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -77,8 +78,11 @@ type Server struct {
 	http    *http.Server
 	metrics *metrics
 	started time.Time
-	// stopPurge ends the idempotency key purge that Serve started.
-	stopPurge context.CancelFunc
+	// The idempotency key purge: started by the first Serve, ended by
+	// Shutdown (purgeCtx is made with the Server, so both may run at once).
+	purgeCtx   context.Context
+	stopPurge  context.CancelFunc
+	startPurge sync.Once
 }
 
 // NewServer builds the Echo instance with its middleware and routes, and
@@ -92,6 +96,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) (*Server, error)
 		deps.Version = "dev"
 	}
 	s := &Server{cfg: cfg, log: log, deps: deps, metrics: newMetrics(deps.Pool), started: time.Now()}
+	s.purgeCtx, s.stopPurge = context.WithCancel(context.Background())
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -137,11 +142,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Serve accepts connections on ln until Shutdown; it returns nil after a
 // graceful Shutdown and the listener's error otherwise.
 func (s *Server) Serve(ln net.Listener) error {
-	if s.stopPurge == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		s.stopPurge = cancel
-		go s.purgeKeys(ctx)
-	}
+	s.startPurge.Do(func() { go s.purgeKeys(s.purgeCtx) })
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -153,8 +154,6 @@ func (s *Server) Serve(ln net.Listener) error {
 // waits for in-flight requests until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.deps.Health.SetShuttingDown()
-	if s.stopPurge != nil {
-		s.stopPurge()
-	}
+	s.stopPurge()
 	return s.http.Shutdown(ctx)
 }

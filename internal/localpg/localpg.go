@@ -29,6 +29,13 @@ type Options struct {
 	// Port to listen on at 127.0.0.1; 0 picks a free one. Ignored when a
 	// cluster is already running in Dir.
 	Port int
+	// MaxConnections is the server's max_connections (default 200).
+	// Ignored when a cluster is already running in Dir.
+	MaxConnections int
+	// Durable keeps synchronous_commit on, so that an acknowledged commit
+	// survives an immediate stop (the default trades that for speed).
+	// Ignored when a cluster is already running in Dir.
+	Durable bool
 	// Log receives progress messages; nil discards them.
 	Log *slog.Logger
 }
@@ -37,6 +44,8 @@ type Options struct {
 type Cluster struct {
 	dir  string
 	port int
+	max  int
+	sync bool
 	bin  string
 	user *osUser
 	log  *slog.Logger
@@ -94,7 +103,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	c.port = opts.Port
+	c.port, c.max, c.sync = opts.Port, opts.MaxConnections, opts.Durable
+	if c.max <= 0 {
+		c.max = 200
+	}
 	if c.port == 0 {
 		if c.port, err = freePort(); err != nil {
 			return nil, err
@@ -126,10 +138,18 @@ func (c *Cluster) Port() int { return c.port }
 func (c *Cluster) Dir() string { return c.dir }
 
 // Stop shuts the cluster down (fast mode), waiting until it has stopped.
-func (c *Cluster) Stop(ctx context.Context) error {
-	c.log.Info("stopping PostgreSQL cluster", "dir", c.dir)
-	return c.pgctl(ctx, "stop", "-w", "-m", "fast", "-D", c.dataDir())
+func (c *Cluster) Stop(ctx context.Context) error { return c.StopMode(ctx, "fast") }
+
+// StopMode shuts the cluster down in mode ("smart", "fast" or
+// "immediate": pg_ctl stop -m), waiting until it has stopped. Start with
+// the same Dir and Port starts it again.
+func (c *Cluster) StopMode(ctx context.Context, mode string) error {
+	c.log.Info("stopping PostgreSQL cluster", "dir", c.dir, "mode", mode)
+	return c.pgctl(ctx, "stop", "-w", "-m", mode, "-D", c.dataDir())
 }
+
+// HBAFile returns the path of the cluster's pg_hba.conf.
+func (c *Cluster) HBAFile() string { return filepath.Join(c.dataDir(), "pg_hba.conf") }
 
 func (c *Cluster) dataDir() string { return filepath.Join(c.dir, "data") }
 
@@ -146,8 +166,8 @@ func (c *Cluster) initdb(ctx context.Context) error {
 }
 
 func (c *Cluster) start(ctx context.Context) error {
-	o := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='%s' -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200",
-		c.port, c.dir)
+	o := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='%s' -c fsync=off -c full_page_writes=off -c synchronous_commit=%s -c max_connections=%d",
+		c.port, c.dir, map[bool]string{false: "off", true: "on"}[c.sync], c.max)
 	return c.pgctl(ctx, "start", "-w", "-t", "60", "-D", c.dataDir(), "-l", c.logFile(), "-o", o)
 }
 
