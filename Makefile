@@ -37,7 +37,7 @@ bench: build ## benchmarks: API vs reference server vs database alone, RLS cost,
 FUZZTIME ?= 20s
 .PHONY: test-faults fuzz
 
-test-faults: ## reliability tests: database outage under load, PgBouncer (transaction mode), graceful shutdown (~1 min; needs pgbouncer)
+test-faults: ## reliability tests: database outage under load, the chaos matrix on a private cluster, PgBouncer (transaction mode), graceful shutdown (~3 min; needs pgbouncer and the PostgreSQL server binaries)
 	MTDB_FAULT_TESTS=1 $(GO) test -count=1 -v -timeout 10m ./internal/faults/
 
 fuzz: ## run every Fuzz target for FUZZTIME each (default 20s); their seeds also run in make test

@@ -83,10 +83,14 @@ func CheckRLS(ctx context.Context, db *sql.DB, appRole string, tables []string) 
 		// The session is aborted or was never entered: inspect the
 		// catalogs as the login role instead.
 		_ = tx.Rollback()
-		if tx, err = db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}); err != nil {
+		// Not assigned to tx before it succeeded: the deferred Rollback
+		// above would run on a nil *sql.Tx (a panic that ended the
+		// process when the database went away in between).
+		again, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
 			return nil, fmt.Errorf("rls check: %w", err)
 		}
-		defer func() { _ = tx.Rollback() }()
+		tx = again
 	}
 	if entered {
 		f, err := roleFindings(ctx, tx, appRole)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -387,4 +388,44 @@ func TestRateLimit(t *testing.T) {
 	if res, _ := sendRequest(t, buildRequest(t, "GET", base+"/api/v1/health/liveness", nil)); res.StatusCode != 200 {
 		t.Fatalf("health probes must not be rate limited: %d", res.StatusCode)
 	}
+}
+
+// A request that cannot reach the database: 503 with Retry-After, one log
+// line naming the cause, and the cause counted in
+// mtdb_database_unavailable_total.
+func TestUnavailableLoggedAndCounted(t *testing.T) {
+	var logs syncLog
+	_, url := newBareServer(t, map[string]string{"ENVIRONMENT": "development", "AUTH_REQUIRED": "false"}, &logs)
+	req, _ := http.NewRequest("GET", url+"/api/v1/projects", nil)
+	res, body := sendRequest(t, req)
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "SERVICE_UNAVAILABLE") {
+		t.Fatalf("database down: %d %v %s", res.StatusCode, res.Header, body)
+	}
+	if n := strings.Count(logs.String(), `"cause":"connect"`); n != 1 {
+		t.Fatalf("the cause is logged %d times, want once:\n%s", n, logs.String())
+	}
+	req, _ = http.NewRequest("GET", url+"/metrics", nil)
+	_, body = sendRequest(t, req)
+	for _, want := range []string{`mtdb_database_unavailable_total{cause="connect"} 1`, `mtdb_database_unavailable_total{cause="read_only"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %s", want)
+		}
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
