@@ -110,15 +110,23 @@ func (s *Server) runIdempotent(c echo.Context, next echo.HandlerFunc, scope idem
 	c.SetRequest(req.WithContext(ctx))
 	c.Request().Body = io.NopCloser(bytes.NewReader(body))
 	c.SetResponse(echo.NewResponse(buf, c.Echo()))
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			c.SetResponse(orig)
+			c.SetRequest(req)
+		}
+	}
+	defer restore() // also when the handler panics: the recover middleware answers on orig
 	herr := next(c)
-	if herr != nil && !database.Retryable(herr) {
-		s.handleError(herr, c)
-	}
-	c.SetResponse(orig)
-	c.SetRequest(req)
 	if herr != nil && database.Retryable(herr) {
-		return nil, herr
+		return nil, herr // run the whole request again
 	}
+	if herr != nil {
+		s.handleError(herr, c) // rendered into the buffer
+	}
+	restore()
 	if buf.status == 0 {
 		buf.status = http.StatusOK
 	}

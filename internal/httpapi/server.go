@@ -23,6 +23,7 @@ import (
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/health"
+	"github.com/mtdb/mtdb/internal/idempotency"
 	"github.com/mtdb/mtdb/internal/projects"
 	"github.com/mtdb/mtdb/internal/tenants"
 	"github.com/mtdb/mtdb/internal/users"
@@ -110,8 +111,8 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) (*Server, error)
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  cfg.CORS.AllowedOrigins,
 			AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
-			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "X-Tenant-ID", HeaderRequestID},
-			ExposeHeaders: []string{HeaderRequestID, echo.HeaderLocation, "Retry-After"},
+			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "X-Tenant-ID", HeaderRequestID, idempotency.Header},
+			ExposeHeaders: []string{HeaderRequestID, echo.HeaderLocation, "Retry-After", HeaderIdempotentReplayed},
 			MaxAge:        600,
 		}))
 	}
