@@ -277,20 +277,7 @@ func (c *chaos) run(t *testing.T, n int, f chaosFault) chaosRow {
 		retries      atomic.Int64
 		replayed     atomic.Int64
 	)
-	probe := func(path string) {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			probes.add(svc.do("", "GET", path, nil))
-		}
-	}
-	wg.Add(2)
-	go probe("/api/v1/health/liveness")
-	go probe("/api/v1/health/readiness")
+	probeHealth(svc, stop, &wg, &probes)
 	for w := range workers {
 		wg.Add(1)
 		go func() {

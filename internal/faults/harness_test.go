@@ -295,3 +295,22 @@ func (r *recorder) results() []result {
 	defer r.mu.Unlock()
 	return append([]result(nil), r.all...)
 }
+
+// probeHealth probes liveness and readiness every 100 ms into probes
+// until stop is closed (wg counts the two probers).
+func probeHealth(svc *service, stop <-chan struct{}, wg *sync.WaitGroup, probes *recorder) {
+	probe := func(path string) {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			probes.add(svc.do("", "GET", path, nil))
+		}
+	}
+	wg.Add(2)
+	go probe("/api/v1/health/liveness")
+	go probe("/api/v1/health/readiness")
+}

@@ -65,20 +65,7 @@ func outageUnderLoad(t *testing.T, fault func(*faults.Proxy), allowed map[int]st
 		stop         = make(chan struct{})
 		wg           sync.WaitGroup
 	)
-	probe := func(path string) {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			probes.add(svc.do("", "GET", path, nil))
-		}
-	}
-	wg.Add(2)
-	go probe("/api/v1/health/liveness")
-	go probe("/api/v1/health/readiness")
+	probeHealth(svc, stop, &wg, &probes)
 	for w := range workers {
 		wg.Add(1)
 		go func() {

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -394,7 +393,7 @@ func TestRateLimit(t *testing.T) {
 // line naming the cause, and the cause counted in
 // mtdb_database_unavailable_total.
 func TestUnavailableLoggedAndCounted(t *testing.T) {
-	var logs syncLog
+	var logs lockedBuffer
 	_, url := newBareServer(t, map[string]string{"ENVIRONMENT": "development", "AUTH_REQUIRED": "false"}, &logs)
 	req, _ := http.NewRequest("GET", url+"/api/v1/projects", nil)
 	res, body := sendRequest(t, req)
@@ -411,21 +410,4 @@ func TestUnavailableLoggedAndCounted(t *testing.T) {
 			t.Fatalf("/metrics lacks %s", want)
 		}
 	}
-}
-
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
