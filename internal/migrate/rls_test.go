@@ -125,7 +125,7 @@ func TestFormatterBootstrap(t *testing.T) {
 
 func TestTenantScopedTables(t *testing.T) {
 	got := TenantScopedTables()
-	want := []string{"projects", "users"}
+	want := []string{"idempotency_keys", "projects", "users"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("TenantScopedTables() = %v, want %v", got, want)
 	}
