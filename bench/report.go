@@ -28,6 +28,7 @@ type report struct {
 	RLS         []rlsRow    `json:"rls"`
 	Growth      []growthRow `json:"growth"`
 	Trips       []tripRow   `json:"round_trips"`
+	Flood       []floodRow  `json:"flood,omitempty"` // flood.go
 	Targets     []target    `json:"targets"`
 }
 
@@ -83,6 +84,7 @@ func (r *report) evaluate() {
 	}
 	v := ratio(big, small)
 	r.Targets = append(r.Targets, target{Name: "API list p50 at 100,000 users / at 100 users", Value: v, Goal: "≤ 2", Met: v > 0 && v <= 2})
+	r.floodTargets()
 }
 
 // write writes <dir>/<date>.md and .json and returns their paths.
@@ -143,6 +145,7 @@ func (r *report) markdown() string {
 	for _, s := range r.PeakRSS {
 		p("| %s | %.1f |", s.Server, s.PeakMiB)
 	}
+	r.floodMarkdown(p)
 	p("\n## Cost of row-level security (concurrency 16, database work alone)\n")
 	p("| tenant | query | RLS req/s | RLS p50 ms | plain req/s | plain p50 ms | overhead | RLS with PL/pgSQL function req/s | its overhead | c=1 p50 ms RLS / plain |\n|---|---|---|---|---|---|---|---|---|---|")
 	for _, x := range r.RLS {

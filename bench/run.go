@@ -92,12 +92,20 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	rep.Matrix, err = runMatrix(ctx, o, w, servers, floor)
-	if err != nil {
-		return err
+	if o.only != "flood" {
+		if rep.Matrix, err = runMatrix(ctx, o, w, servers, floor); err != nil {
+			return err
+		}
+		for name, s := range servers {
+			rep.PeakRSS = append(rep.PeakRSS, rssRow{Server: name, PeakMiB: peakRSS(s.pid())})
+		}
 	}
-	for name, s := range servers {
-		rep.PeakRSS = append(rep.PeakRSS, rssRow{Server: name, PeakMiB: peakRSS(s.pid())})
+	if rep.Flood, err = runFlood(ctx, o, servers); err != nil {
+		return fmt.Errorf("flood: %w", err)
+	}
+	if o.only == "flood" {
+		_, _, err = rep.write(o.out)
+		return err
 	}
 	if rep.RLS, err = runRLS(ctx, o, owner, pool, w); err != nil {
 		return fmt.Errorf("rls: %w", err)

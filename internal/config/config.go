@@ -39,6 +39,7 @@ type Config struct {
 	Database  DatabaseConfig
 	Health    HealthConfig
 	RateLimit RateLimitConfig
+	Admission AdmissionConfig
 
 	Idempotency IdempotencyConfig
 
@@ -116,6 +117,35 @@ type RateLimitConfig struct {
 
 	TenantRequestsPerSecond float64 // sustained rate per effective tenant; 0 disables the limit
 	TenantBurst             int     // per-tenant burst; 0 means ceil(TenantRequestsPerSecond)
+}
+
+// AdmissionConfig holds the overload protection in front of the database
+// work (internal/admission): a limit on tenant requests in flight that
+// adapts between MinLimit and MaxLimit, a bounded queue with a short
+// timeout, and a fair share per tenant for the waiting requests.
+type AdmissionConfig struct {
+	Enabled          bool
+	MinLimit         int                // lower bound of the adaptive limit; 0: see Limits
+	MaxLimit         int                // upper bound; 0: see Limits
+	LatencyTolerance float64            // admitted latency over the low-load latency before the limit shrinks
+	MaxQueue         int                // requests waiting for a slot; 0 sheds at once at the limit
+	QueueTimeout     time.Duration      // longest wait for a slot; past it → 503
+	TenantWeights    map[string]float64 // tenant id (canonical UUID) → share weight; default 1
+}
+
+// Limits returns the bounds of the adaptive limit for a pool of maxConns
+// connections: MinLimit, or maxConns when 0 (admitting fewer would leave
+// pooled connections idle); MaxLimit, or twice maxConns (at least the
+// lower bound) when 0.
+func (a AdmissionConfig) Limits(maxConns int32) (lo, hi int) {
+	lo, hi = a.MinLimit, a.MaxLimit
+	if lo == 0 {
+		lo = int(maxConns)
+	}
+	if hi == 0 {
+		hi = max(2*int(maxConns), lo)
+	}
+	return lo, hi
 }
 
 // IsDevelopment reports whether the environment is development.

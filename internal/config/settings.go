@@ -3,9 +3,13 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // A setting is one configuration key, declared once: its key (and so its
@@ -116,6 +120,21 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.RateLimit.TenantRequestsPerSecond }}.dev("0"),
 	setting{key: "rate_limit.tenant_burst", def: "2000", lo: 0, hi: 1000000, desc: "per-tenant burst; 0 is ceil(tenant_requests_per_second)",
 		field: func(c *Config) any { return &c.RateLimit.TenantBurst }}.dev("0"),
+
+	{key: "admission.enabled", def: "true", desc: "admission control of the tenant endpoints (503 beyond the limit and the queue)",
+		field: func(c *Config) any { return &c.Admission.Enabled }},
+	{key: "admission.min_limit", def: "0", lo: 0, hi: 100000, desc: "lower bound of the adaptive limit on requests in flight; 0 is DATABASE_MAX_CONNS",
+		field: func(c *Config) any { return &c.Admission.MinLimit }},
+	{key: "admission.max_limit", def: "0", lo: 0, hi: 100000, desc: "upper bound of the adaptive limit; 0 is 2 × DATABASE_MAX_CONNS",
+		field: func(c *Config) any { return &c.Admission.MaxLimit }},
+	{key: "admission.latency_tolerance", def: "1.5", desc: "admitted latency over the low-load baseline before the limit shrinks (1-100)",
+		field: func(c *Config) any { return &c.Admission.LatencyTolerance }},
+	{key: "admission.max_queue", def: "128", lo: 0, hi: 1000000, desc: "requests waiting for a slot; 0 sheds at once at the limit",
+		field: func(c *Config) any { return &c.Admission.MaxQueue }},
+	{key: "admission.queue_timeout", def: "20ms", desc: "longest wait for a slot (ten times that for a tenant below its fair share)",
+		field: func(c *Config) any { return &c.Admission.QueueTimeout }},
+	{key: "admission.tenant_weights", desc: "tenant-uuid=weight,... (default weight 1)",
+		field: func(c *Config) any { return &c.Admission.TenantWeights }},
 }
 
 // defaultFor returns the built-in default of s in environment env.
@@ -181,6 +200,12 @@ func (s setting) parse(c *Config, raw string) error {
 				*f = append(*f, e)
 			}
 		}
+	case *map[string]float64:
+		w, err := parseWeights(raw)
+		if err != nil {
+			return settingErr(s.key, "%v", err)
+		}
+		*f = w
 	default:
 		panic(fmt.Sprintf("config: setting %s has an unsupported field type %T", s.key, f))
 	}
@@ -218,6 +243,16 @@ func (s setting) show(c *Config) string {
 		v = strconv.Itoa(int(*f))
 	case *int64:
 		v = strconv.FormatInt(*f, 10)
+	case *map[string]float64:
+		keys := make([]string, 0, len(*f))
+		for k := range *f {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			keys[i] = k + "=" + strconv.FormatFloat((*f)[k], 'g', -1, 64)
+		}
+		v = strings.Join(keys, ",")
 	}
 	switch s.mask {
 	case maskedURL:
@@ -226,6 +261,26 @@ func (s setting) show(c *Config) string {
 		return maskSecret(v)
 	}
 	return v
+}
+
+// parseWeights reads "tenant-uuid=weight,..." (canonical UUIDs, positive
+// weights) into a map keyed by the lower-case UUID.
+func parseWeights(raw string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, item := range strings.Split(raw, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		id, w, ok := strings.Cut(item, "=")
+		id = strings.TrimSpace(id)
+		u, err := uuid.Parse(id)
+		f, ferr := strconv.ParseFloat(strings.TrimSpace(w), 64)
+		if !ok || err != nil || len(id) != 36 || ferr != nil || !(f > 0) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%q is not tenant-uuid=weight with a positive weight", item)
+		}
+		out[u.String()] = f
+	}
+	return out, nil
 }
 
 func contains(list []string, s string) bool {

@@ -59,6 +59,12 @@ func (c *Config) validate() error {
 	if !identRe.MatchString(c.Database.AppRole) {
 		return settingErr("database.app_role", "%q is not a lower-case SQL identifier", c.Database.AppRole)
 	}
+	if lo, hi := c.Admission.Limits(c.Database.MaxConns); lo > hi {
+		return settingErr("admission.min_limit", "%d is above ADMISSION_MAX_LIMIT (%d)", lo, hi)
+	}
+	if t := c.Admission.LatencyTolerance; t < 1 || t > 100 {
+		return settingErr("admission.latency_tolerance", "%g must be between 1 and 100", t)
+	}
 	if c.Health.CheckInterval.Seconds() > 30 {
 		return settingErr("health.check_interval", "%s must be at most 30s (readiness must notice a broken RLS within 30s)", c.Health.CheckInterval)
 	}

@@ -151,7 +151,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if !ok {
 		ks = kindStatus[errs.KindInternal]
 	}
-	if ks.status >= 500 {
+	if ks.status >= 500 && !isShed(err) { // a shed request is the service working as designed
 		attrs := []any{"request_id", rid, "method", c.Request().Method, "route", c.Path(), "status", ks.status}
 		if cause := database.CauseOf(e); cause != "" {
 			// The database is unavailable: logged once, here, with its

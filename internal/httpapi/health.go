@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/mtdb/mtdb/internal/admission"
 	"github.com/mtdb/mtdb/internal/health"
 )
 
@@ -34,6 +35,7 @@ type detailedResponse struct {
 	Checks        map[string]health.Result `json:"checks"`
 	Failing       []string                 `json:"failing,omitempty"`
 	Pool          *poolStats               `json:"pool"`
+	Admission     *admission.Stats         `json:"admission,omitempty"` // the effective limit on tenant requests in flight
 	UptimeSeconds float64                  `json:"uptime_seconds"`
 	Version       string                   `json:"version"`
 }
@@ -69,6 +71,7 @@ func (s *Server) healthDetailed(c echo.Context) error {
 			resp.Failing = append(resp.Failing, name)
 		}
 	}
+	resp.Admission = s.admissionStats()
 	if p := s.deps.Pool; p != nil {
 		st := p.Stat()
 		resp.Pool = &poolStats{

@@ -29,6 +29,8 @@ type metrics struct {
 	// unavailable counts 503 answers caused by the database, by cause
 	// (database.Causes, a closed set).
 	unavailable *prometheus.CounterVec
+
+	admission admissionMetrics
 }
 
 // Metric label values for what is outside the closed sets.

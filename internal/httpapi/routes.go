@@ -24,7 +24,11 @@ func (s *Server) routes() {
 	v1.GET("/health/readiness", s.healthReadiness)
 	v1.GET("/health/liveness", s.healthLiveness)
 
-	tc := []echo.MiddlewareFunc{TenantContext(s.deps.Verifier, s.cfg.AuthRequired, s.deps.Ent)} // token → effective tenant → RLS context
+	var tc []echo.MiddlewareFunc
+	if s.admission != nil {
+		tc = append(tc, s.admit(s.admission)) // a slot for the database work (the reach check included), fair across tenants
+	}
+	tc = append(tc, TenantContext(s.deps.Verifier, s.cfg.AuthRequired, s.deps.Ent)) // token → effective tenant → RLS context
 	if s.cfg.RateLimit.TenantRequestsPerSecond > 0 {
 		tc = append(tc, tenantRateLimit(s.cfg.RateLimit)) // per effective tenant, after the per-IP limit
 	}

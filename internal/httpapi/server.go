@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/admission"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/health"
@@ -84,6 +85,8 @@ type Server struct {
 	purgeCtx   context.Context
 	stopPurge  context.CancelFunc
 	startPurge sync.Once
+	// admission guards the tenant endpoints' database work; nil when off.
+	admission *admission.Controller
 }
 
 // NewServer builds the Echo instance with its middleware and routes, and
@@ -96,8 +99,16 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) (*Server, error)
 	if deps.Version == "" {
 		deps.Version = "dev"
 	}
-	s := &Server{cfg: cfg, log: log, deps: deps, metrics: newMetrics(deps.Pool), started: time.Now()}
+	ctl, err := newAdmission(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, deps: deps, metrics: newMetrics(deps.Pool), started: time.Now(), admission: ctl}
 	s.purgeCtx, s.stopPurge = context.WithCancel(context.Background())
+	s.metrics.admission = newAdmissionMetrics(s.metrics.reg)
+	if s.admission != nil {
+		s.metrics.reg.MustRegister(admissionCollector{s.admission})
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
