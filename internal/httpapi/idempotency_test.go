@@ -165,3 +165,67 @@ func TestIdempotencyKey(t *testing.T) {
 		}
 	})
 }
+
+// The connection dies while COMMIT runs (a deferred trigger terminates the
+// backend at commit time, as a crash or failover would): the client cannot
+// know whether the write happened, and gets 503, not 500. The retry with
+// the same Idempotency-Key gives the definitive answer: here the write had
+// not been committed, so it is made now, exactly once.
+func TestIdempotencyKeyAmbiguousCommit(t *testing.T) {
+	s, db := newServer(t, nil)
+	a := &api{t: t, h: specChecked(t, s.Handler())}
+	owner := db.OwnerPool(t)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`CREATE TABLE die_at_commit (on_ boolean NOT NULL)`,
+		`INSERT INTO die_at_commit VALUES (true)`,
+		`CREATE FUNCTION die_at_commit() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+		 BEGIN
+		   IF NEW.name = 'ambiguous' AND (SELECT on_ FROM die_at_commit) THEN
+		     PERFORM pg_terminate_backend(pg_backend_pid());
+		   END IF;
+		   RETURN NULL;
+		 END $$`,
+		`CREATE CONSTRAINT TRIGGER die_at_commit AFTER INSERT ON projects DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die_at_commit()`,
+	} {
+		if _, err := owner.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	platform := a.token(tenant.RolePlatformAdmin, uuid.Nil)
+	var ten tenantOut
+	a.do(platform, "POST", "/api/v1/tenants", map[string]any{"name": "ambiguous", "tenant_type": "parent"}).want(t, 201, &ten)
+	admin := a.token(tenant.RoleTenantAdmin, ten.TenantID)
+	var u struct {
+		ID string `json:"id"`
+	}
+	a.do(admin, "POST", "/api/v1/users", map[string]any{"email": "o@ambiguous.example", "display_name": "O"}).want(t, 201, &u)
+	body := map[string]any{"name": "ambiguous", "owner_id": u.ID}
+
+	r := a.do(admin, "POST", "/api/v1/projects", body, "Idempotency-Key", "amb-1")
+	r.wantError(t, 503, "SERVICE_UNAVAILABLE", "")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	// Without a key the same failure is a 503 too.
+	a.do(admin, "POST", "/api/v1/projects", body).wantError(t, 503, "SERVICE_UNAVAILABLE", "")
+
+	if _, err := owner.Exec(ctx, `UPDATE die_at_commit SET on_ = false`); err != nil {
+		t.Fatal(err)
+	}
+	r = a.do(admin, "POST", "/api/v1/projects", body, "Idempotency-Key", "amb-1").want(t, 201, nil)
+	if r.Header.Get(httpapi.HeaderIdempotentReplayed) != "" {
+		t.Fatal("the write was not committed, yet the retry was replayed")
+	}
+	again := a.do(admin, "POST", "/api/v1/projects", body, "Idempotency-Key", "amb-1").want(t, 201, nil)
+	if again.Header.Get(httpapi.HeaderIdempotentReplayed) != "true" || string(again.Body) != string(r.Body) {
+		t.Fatal("the second retry was not replayed")
+	}
+	var n int
+	if err := owner.QueryRow(ctx, `SELECT count(*) FROM projects WHERE name = 'ambiguous'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d projects, want exactly 1", n)
+	}
+}
