@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mtdb/mtdb/ent"
+	enttenant "github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/internal/errs"
 	"github.com/mtdb/mtdb/internal/pgtest"
 	"github.com/mtdb/mtdb/internal/tenant"
@@ -271,3 +273,57 @@ func TestRequestTx(t *testing.T) {
 		t.Fatalf("after a doomed request: %d tenants, want 2", n)
 	}
 }
+
+// A statement outside a transaction (ent's lone DELETE) that PostgreSQL
+// aborts with a serialization failure (40001: under REPEATABLE READ, the
+// row was changed by a transaction that committed after the snapshot) is
+// run again in a new implicit transaction, and succeeds.
+func TestImplicitStatementRetriesSerializationFailure(t *testing.T) {
+	pg := pgtest.New(t)
+	owner := pg.OwnerPool(t)
+	ctx := tenant.With(context.Background(), platform)
+	if _, err := owner.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{pg.Name}.Sanitize()+` SET default_transaction_isolation = 'repeatable read'`); err != nil {
+		t.Fatal(err)
+	}
+	deletes := &countDeletes{}
+	db, err := Open(context.Background(), Options{URL: pg.AppURL, Tracer: deletes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	victim := db.Ent.Tenant.Create().SetName("victim").SetTenantType("parent").SaveX(ctx)
+	blocker, err := owner.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(ctx)
+	if _, err := blocker.Exec(ctx, `UPDATE tenants SET name = 'renamed' WHERE id = $1`, victim.ID); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(500 * time.Millisecond) // the DELETE waits for the row lock meanwhile
+		_ = blocker.Commit(ctx)
+	}()
+	n, err := db.Ent.Tenant.Delete().Where(enttenant.ID(victim.ID)).Exec(ctx)
+	if err != nil {
+		t.Fatalf("DELETE after a serialization failure: %v", err)
+	}
+	if n != 1 {
+		t.Fatalf("deleted %d rows, want 1", n)
+	}
+	if k := deletes.n.Load(); k < 2 {
+		t.Fatalf("the DELETE ran %d times: no serialization failure was retried", k)
+	}
+}
+
+// countDeletes counts the DELETE statements sent (a pgx.QueryTracer).
+type countDeletes struct{ n atomic.Int32 }
+
+func (c *countDeletes) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(d.SQL)), "DELETE") {
+		c.n.Add(1)
+	}
+	return ctx
+}
+
+func (c *countDeletes) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
