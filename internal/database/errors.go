@@ -20,20 +20,21 @@ type Cause string
 
 // The causes of unavailability.
 const (
-	CausePoolTimeout  Cause = "pool_timeout"         // no pooled connection became free in time
-	CauseConnect      Cause = "connect"              // a new connection failed: refused, unreachable, TLS, protocol
-	CauseAuth         Cause = "auth"                 // the server refused the login (28xxx: credentials rotated)
-	CauseTooMany      Cause = "too_many_connections" // 53300 (at connect or later)
-	CauseNotAccepting Cause = "not_accepting"        // the server or database accepts no connections: 57P03, 55000, 3D000 at connect
-	CauseShutdown     Cause = "shutdown"             // the server ended the session: 57P01 admin, 57P02 crash shutdown
-	CauseConnLost     Cause = "connection_lost"      // the connection broke mid-statement: EOF, reset, broken pipe, closed, class 08
-	CauseReadOnly     Cause = "read_only"            // a write on a read-only server (25006, e.g. after a failover)
-	CauseContention   Cause = "contention"           // serialization failures or deadlocks persisted through the retries
+	CausePoolTimeout   Cause = "pool_timeout"         // no pooled connection became free in time
+	CauseConnect       Cause = "connect"              // a new connection failed: refused, unreachable, TLS, protocol
+	CauseAuth          Cause = "auth"                 // the server refused the login (28xxx: credentials rotated)
+	CauseTooMany       Cause = "too_many_connections" // 53300 (at connect or later)
+	CauseNotAccepting  Cause = "not_accepting"        // the server or database accepts no connections: 57P03, 55000, 3D000 at connect
+	CauseShutdown      Cause = "shutdown"             // the server ended the session: 57P01 admin, 57P02 crash shutdown
+	CauseConnLost      Cause = "connection_lost"      // the connection broke mid-statement: EOF, reset, broken pipe, closed, class 08
+	CauseReadOnly      Cause = "read_only"            // a write on a read-only server (25006, e.g. after a failover)
+	CauseContention    Cause = "contention"           // serialization failures or deadlocks persisted through the retries
+	CauseCommitUnknown Cause = "commit_unknown"       // COMMIT was sent but no answer came back: the write may or may not be committed
 )
 
 // Causes is the closed set of causes, in a stable order.
 var Causes = []Cause{CausePoolTimeout, CauseConnect, CauseAuth, CauseTooMany, CauseNotAccepting,
-	CauseShutdown, CauseConnLost, CauseReadOnly, CauseContention}
+	CauseShutdown, CauseConnLost, CauseReadOnly, CauseContention, CauseCommitUnknown}
 
 // UnavailableError is the cause an errs.Unavailable produced by Classify
 // wraps: why, and the error the database layer returned.
@@ -158,4 +159,22 @@ func pgError(err error) *pgconn.PgError {
 		return pg
 	}
 	return nil
+}
+
+// CommitError classifies the error of a COMMIT that was sent while ctx
+// was live. When the server answered (a PostgreSQL error), the
+// transaction was rolled back and err is returned for Classify. Any other
+// failure (the connection broke, the deadline cut the wait) leaves the
+// outcome unknown: the write may have been committed. That is unavailable
+// (CauseCommitUnknown, 503): the client retries, with its Idempotency-Key
+// to learn the definitive answer.
+func CommitError(err error) error {
+	if err == nil || pgError(err) != nil {
+		return err
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return errs.Unavailable(&UnavailableError{Cause: CauseCommitUnknown, Err: err})
 }

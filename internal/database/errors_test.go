@@ -107,3 +107,20 @@ func TestClassifyTable(t *testing.T) {
 		})
 	}
 }
+
+// A COMMIT without an answer is unavailable with an unknown outcome; one
+// the server answered (rolled back) is left to Classify.
+func TestCommitError(t *testing.T) {
+	lost := fmt.Errorf("committing: %w", io.ErrUnexpectedEOF)
+	if got := CommitError(lost); errs.KindOf(got) != errs.KindUnavailable || CauseOf(got) != CauseCommitUnknown || !errors.Is(got, io.ErrUnexpectedEOF) {
+		t.Fatalf("CommitError(%v) = %v (cause %q)", lost, got, CauseOf(got))
+	}
+	cut := fmt.Errorf("committing: %w", context.DeadlineExceeded)
+	if CauseOf(CommitError(cut)) != CauseCommitUnknown {
+		t.Fatal("a COMMIT cut by the deadline has an unknown outcome")
+	}
+	serial := &pgconn.PgError{Code: "40001"}
+	if CommitError(serial) != error(serial) || CommitError(nil) != nil {
+		t.Fatal("CommitError changed a server's answer")
+	}
+}

@@ -70,7 +70,7 @@ func (r *RequestTx) get(drv dialect.Driver) (dialect.Tx, error) {
 // ran). When a joined transaction rolled back, it rolls back instead and
 // returns ErrRequestRolledBack. A commit error that is not a PostgreSQL
 // error may hide a commit that happened (the connection died after COMMIT
-// was sent): Classify makes it unavailable.
+// was sent): CommitError makes it unavailable.
 func (r *RequestTx) Commit() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -84,8 +84,13 @@ func (r *RequestTx) Commit() error {
 	if r.rolledBack {
 		return errors.Join(ErrRequestRolledBack, r.tx.Rollback())
 	}
+	expired := r.ctx.Err() != nil // the transaction is rolled back, not committed
 	if err := r.tx.Commit(); err != nil {
-		return fmt.Errorf("database: committing the request transaction: %w", err)
+		err = fmt.Errorf("database: committing the request transaction: %w", err)
+		if !expired {
+			err = CommitError(err)
+		}
+		return err
 	}
 	return nil
 }

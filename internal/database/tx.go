@@ -83,8 +83,13 @@ func runTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Tx) error) (
 		}
 		return err
 	}
+	expired := ctx.Err() != nil // the transaction is rolled back, not committed
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("database: committing: %w", err)
+		err = fmt.Errorf("database: committing: %w", err)
+		if !expired {
+			err = CommitError(err)
+		}
+		return err
 	}
 	return nil
 }

@@ -215,28 +215,45 @@ func (c *chaos) startTerminating() {
 func (c *chaos) stopTerminating() {
 	close(c.terminating)
 	c.terminated.Wait()
+	c.terminating = nil
 }
 
-// hog takes every connection slot left for ordinary roles, pushing the
-// service's connections out and taking their slots too.
+// hog takes every connection slot left for ordinary roles and, until
+// unhog, keeps pushing the service's connections out and taking their
+// slots too (a runaway client hogging max_connections).
 func (c *chaos) hog() {
 	u, _ := url.Parse(c.cluster.URL("postgres"))
 	u.User = url.UserPassword("mtdb_hog", "hog")
-	for round := 0; round < 2; round++ {
-		if round > 0 {
-			c.terminate()
-		}
+	fill := func() {
 		for len(c.hogs) < 40 {
 			conn, err := pgx.Connect(context.Background(), u.String())
 			if err != nil {
-				break // 53300: full
+				return // 53300: full
 			}
 			c.hogs = append(c.hogs, conn)
 		}
 	}
+	fill()
+	c.terminating = make(chan struct{})
+	c.terminated.Add(1)
+	go func() {
+		defer c.terminated.Done()
+		for {
+			_, _ = c.super.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'mtdb_chaos'`)
+			fill()
+			select {
+			case <-c.terminating:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
 }
 
 func (c *chaos) unhog() {
+	if c.terminating != nil {
+		c.stopTerminating()
+	}
 	for _, h := range c.hogs {
 		_ = h.Close(context.Background())
 	}

@@ -169,7 +169,14 @@ func (t *pipeTx) end(stmt string) error {
 	var err error
 	if !t.pending && t.broken == nil && stmt != "" {
 		err = onPgx(t.conn, func(pc *pgx.Conn) error {
-			tag, err := pc.Exec(context.WithoutCancel(t.ctx), stmt)
+			// COMMIT is bounded by the request's deadline like every
+			// statement (a partition must not hold the request past it;
+			// the caller reports the unknown outcome); ROLLBACK is not.
+			ctx := t.ctx
+			if stmt != "commit" {
+				ctx = context.WithoutCancel(t.ctx)
+			}
+			tag, err := pc.Exec(ctx, stmt)
 			if stmt == "commit" {
 				err = commitTag(tag, err)
 			}
