@@ -268,7 +268,6 @@ type chaosRow struct {
 	acked, replayed, lost, dups int
 	livenessBad                 int
 	toNotReady, toReady         time.Duration // -1: never
-	unready                     bool
 	causes                      string
 	problems                    []string
 }
@@ -405,9 +404,12 @@ func (c *chaos) run(t *testing.T, n int, f chaosFault) chaosRow {
 			}
 			continue
 		}
-		if r.Status != 200 && !r.Start.Before(faultAt) && row.toNotReady < 0 {
-			row.toNotReady = r.Start.Add(r.Took).Sub(faultAt)
-			row.unready = true
+		// The first not-ready answer given while the fault was in effect
+		// (a probe may have started just before it).
+		if end := r.Start.Add(r.Took); r.Status != 200 && end.After(faultAt) && r.Start.Before(recoveredAt) {
+			if d := end.Sub(faultAt); row.toNotReady < 0 || d < row.toNotReady {
+				row.toNotReady = d
+			}
 		}
 	}
 	// Back to ready: the first probe after the recovery from which every
