@@ -296,15 +296,19 @@ func TestImplicitStatementRetriesSerializationFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer blocker.Rollback(ctx)
 	if _, err := blocker.Exec(ctx, `UPDATE tenants SET name = 'renamed' WHERE id = $1`, victim.ID); err != nil {
+		_ = blocker.Rollback(ctx)
 		t.Fatal(err)
 	}
+	committed := make(chan error, 1)
 	go func() {
 		time.Sleep(500 * time.Millisecond) // the DELETE waits for the row lock meanwhile
-		_ = blocker.Commit(ctx)
+		committed <- blocker.Commit(ctx)
 	}()
 	n, err := db.Ent.Tenant.Delete().Where(enttenant.ID(victim.ID)).Exec(ctx)
+	if cerr := <-committed; cerr != nil {
+		t.Fatal(cerr)
+	}
 	if err != nil {
 		t.Fatalf("DELETE after a serialization failure: %v", err)
 	}
