@@ -54,6 +54,11 @@ func TestAcquireTimeout(t *testing.T) {
 	}
 	defer db.Close()
 	ctx := tenant.With(context.Background(), tenant.Context{Role: tenant.RolePlatformAdmin})
+	// Connect first, without the bound: on a loaded server connecting
+	// alone can take longer than the 100 ms under test.
+	if err := db.Pool.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
 	hold, err := db.Ent.Tx(ctx) // takes the only connection
 	if err != nil {
 		t.Fatal(err)
