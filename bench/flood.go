@@ -188,8 +188,27 @@ func floodPhase(ctx context.Context, o options, s *server, tokA, tokB string, ph
 	return r
 }
 
-// runFlood runs the flood scenario against the API (and api_before).
-func runFlood(ctx context.Context, o options, servers map[string]*server) ([]floodRow, error) {
+// runFlood runs the flood scenario against fresh server processes (the
+// API, and api_before with -before) started with env and the default
+// admission settings, so that neither the matrix's settings nor its memory
+// high-water mark carry over.
+func runFlood(ctx context.Context, o options, env []string) ([]floodRow, error) {
+	servers := map[string]*server{}
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	for name, bin := range map[string]string{"api": o.mtdb, "api_before": o.before} {
+		if bin == "" {
+			continue
+		}
+		s, err := startServer(ctx, name, bin, []string{"serve"}, env)
+		if err != nil {
+			return nil, err
+		}
+		servers[name] = s
+	}
 	tokA, err := token(tenantID(0, 0))
 	if err != nil {
 		return nil, err

@@ -58,6 +58,11 @@ func run(ctx context.Context, o options) error {
 	apiEnv := []string{"ENVIRONMENT=production", "DATABASE_URL=" + db.appURL, "JWT_SECRET_KEY=" + jwtSecret,
 		"LOG_LEVEL=info", "LOG_FORMAT=json", "DATABASE_MAX_CONNS=" + itoa(o.maxConns), "RATE_LIMIT_REQUESTS_PER_SECOND=0",
 		"RATE_LIMIT_TENANT_REQUESTS_PER_SECOND=0", "SERVER_SHUTDOWN_GRACE=0s"}
+	// The flood scenario (flood.go) runs its own servers with the default
+	// admission settings; the matrix's closed-loop clients count a 503 as
+	// an error, so here admission queues instead of shedding.
+	floodEnv := apiEnv
+	apiEnv = append(apiEnv[:len(apiEnv):len(apiEnv)], "ADMISSION_MAX_QUEUE=100000", "ADMISSION_QUEUE_TIMEOUT=10s")
 	servers := map[string]*server{}
 	defer func() {
 		for _, s := range servers {
@@ -76,6 +81,13 @@ func run(ctx context.Context, o options) error {
 		_, err := countTrips(ctx, db.appURL, o.maxConns, w, o.profile)
 		return err
 	}
+	if o.only == "flood" {
+		if rep.Flood, err = runFlood(ctx, o, floodEnv); err != nil {
+			return err
+		}
+		_, _, err = rep.write(o.out)
+		return err
+	}
 	if err := start("api", o.mtdb, []string{"serve"}); err != nil {
 		return err
 	}
@@ -92,20 +104,15 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	if o.only != "flood" {
-		if rep.Matrix, err = runMatrix(ctx, o, w, servers, floor); err != nil {
-			return err
-		}
-		for name, s := range servers {
-			rep.PeakRSS = append(rep.PeakRSS, rssRow{Server: name, PeakMiB: peakRSS(s.pid())})
-		}
-	}
-	if rep.Flood, err = runFlood(ctx, o, servers); err != nil {
-		return fmt.Errorf("flood: %w", err)
-	}
-	if o.only == "flood" {
-		_, _, err = rep.write(o.out)
+	rep.Matrix, err = runMatrix(ctx, o, w, servers, floor)
+	if err != nil {
 		return err
+	}
+	for name, s := range servers {
+		rep.PeakRSS = append(rep.PeakRSS, rssRow{Server: name, PeakMiB: peakRSS(s.pid())})
+	}
+	if rep.Flood, err = runFlood(ctx, o, floodEnv); err != nil {
+		return fmt.Errorf("flood: %w", err)
 	}
 	if rep.RLS, err = runRLS(ctx, o, owner, pool, w); err != nil {
 		return fmt.Errorf("rls: %w", err)

@@ -70,6 +70,13 @@ type Controller struct {
 	queued   int
 	tenants  map[string]*tenantState // tenants with requests in flight or waiting
 	serial   uint64                  // counts grants, for least-recently-served ties
+
+	// Arrivals and admissions of the current second, and the Retry-After
+	// they gave at the end of the previous one.
+	secStart         time.Time
+	secArrived       int
+	secAdmitted      int
+	retryAfterSecond int
 }
 
 // tenantState is one tenant's part of the controller; it is dropped when the
@@ -132,6 +139,7 @@ type Ticket struct {
 func (c *Controller) Acquire(ctx context.Context, key string) (*Ticket, error) {
 	start := time.Now()
 	c.mu.Lock()
+	c.count(start)
 	t := c.tenant(key)
 	if c.queued == 0 && c.inFlight < c.limit.current() {
 		c.grant(t)
@@ -248,6 +256,7 @@ func (c *Controller) forget(t *tenantState) {
 }
 
 func (c *Controller) grant(t *tenantState) {
+	c.secAdmitted++
 	c.inFlight++
 	t.inFlight++
 	c.serial++
@@ -313,6 +322,35 @@ func fairer(a, b *tenantState) bool {
 		return a.lastServed < b.lastServed
 	}
 	return a.key < b.key
+}
+
+// maxRetryAfter bounds RetryAfter, in seconds.
+const maxRetryAfter = 10
+
+// count records an arrival at now and, once a second has passed, sets the
+// Retry-After of the next second from the last one. Locked.
+func (c *Controller) count(now time.Time) {
+	if d := now.Sub(c.secStart); d >= time.Second {
+		if c.secAdmitted > 0 && d < 2*time.Second {
+			// Clients that come back after ceil(arrivals ÷ admissions)
+			// seconds arrive about as fast as they can be admitted.
+			c.retryAfterSecond = min(maxRetryAfter, max(1, (c.secArrived+c.secAdmitted-1)/c.secAdmitted))
+		} else {
+			c.retryAfterSecond = 1
+		}
+		c.secStart, c.secArrived, c.secAdmitted = now, 0, 0
+	}
+	c.secArrived++
+}
+
+// RetryAfter returns how many seconds a shed client should wait before it
+// tries again: the ratio of arrivals to admissions over the last second
+// (at least 1, at most 10), so that clients that honour it come back about
+// as fast as requests can be admitted instead of all at once.
+func (c *Controller) RetryAfter() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(1, c.retryAfterSecond)
 }
 
 // Stats is a snapshot of the controller.

@@ -261,3 +261,29 @@ func TestBelowShareWaitsLonger(t *testing.T) {
 	g.tk.Release(true)
 	a2.Release(true)
 }
+
+// Retry-After follows the overload: with every request of a second shed
+// but one, clients are told to come back later than one second.
+func TestRetryAfterFollowsTheOverload(t *testing.T) {
+	c := newController(t, Options{MinLimit: 1, MaxLimit: 1, MaxQueue: 0})
+	if got := c.RetryAfter(); got != 1 {
+		t.Fatalf("at rest Retry-After %d, want 1", got)
+	}
+	now := time.Now()
+	c.mu.Lock()
+	c.secStart = now.Add(-1500 * time.Millisecond) // the second that just ended:
+	c.secArrived, c.secAdmitted = 40, 10           // four arrivals per admission
+	c.count(now)
+	c.mu.Unlock()
+	if got := c.RetryAfter(); got != 4 {
+		t.Fatalf("Retry-After %d, want 4", got)
+	}
+	c.mu.Lock()
+	c.secStart = now.Add(-1500 * time.Millisecond)
+	c.secArrived, c.secAdmitted = 1000, 1
+	c.count(now)
+	c.mu.Unlock()
+	if got := c.RetryAfter(); got != maxRetryAfter {
+		t.Fatalf("Retry-After %d, want the maximum %d", got, maxRetryAfter)
+	}
+}

@@ -52,8 +52,9 @@ func newAdmission(cfg *config.Config) (*admission.Controller, error) {
 // development caller (AUTH_REQUIRED=false). A request whose token does not
 // verify takes no slot: TenantContext refuses it without database work.
 //
-// Over capacity: 503 SERVICE_UNAVAILABLE with Retry-After, at once when the
-// queue is full, after at most the queue timeout otherwise. A client that
+// Over capacity: 503 SERVICE_UNAVAILABLE with Retry-After (seconds: the
+// ratio of arrivals to admissions over the last second, 1 to 10), at once
+// when the queue is full, after at most the queue timeout otherwise. A client that
 // leaves while waiting gives its place back at once (withTimeout records it
 // as 499).
 func (s *Server) admit(ctl *admission.Controller) echo.MiddlewareFunc {
@@ -73,7 +74,7 @@ func (s *Server) admit(ctl *admission.Controller) echo.MiddlewareFunc {
 				if errors.As(err, &shed) {
 					s.metrics.admission.shed.WithLabelValues(shed.Reason).Inc()
 					h := c.Response().Header()
-					h.Set("Retry-After", "1")
+					h.Set("Retry-After", strconv.Itoa(ctl.RetryAfter()))
 					// The client comes back in a second at the earliest: its
 					// connection's buffers and goroutine are not kept meanwhile.
 					h.Set(echo.HeaderConnection, "close")
