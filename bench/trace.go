@@ -104,7 +104,7 @@ func countTrips(ctx context.Context, appURL string, maxConns int, w *world, prof
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.NewServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Deps{Pool: db.Pool, Ent: db.Ent, Verifier: v,
+	api, err := httpapi.NewServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Deps{Pool: db.Pool, Verifier: v, Ent: db.Ent,
 		Health:  health.New(health.Options{Ping: db.Pool.Ping}),
 		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent)})
 	if err != nil {

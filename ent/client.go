@@ -18,6 +18,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/mtdb/mtdb/ent/idempotencykey"
 	"github.com/mtdb/mtdb/ent/project"
+	"github.com/mtdb/mtdb/ent/rowcount"
 	"github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/ent/user"
 
@@ -33,6 +34,8 @@ type Client struct {
 	IdempotencyKey *IdempotencyKeyClient
 	// Project is the client for interacting with the Project builders.
 	Project *ProjectClient
+	// RowCount is the client for interacting with the RowCount builders.
+	RowCount *RowCountClient
 	// Tenant is the client for interacting with the Tenant builders.
 	Tenant *TenantClient
 	// User is the client for interacting with the User builders.
@@ -50,6 +53,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.Project = NewProjectClient(c.config)
+	c.RowCount = NewRowCountClient(c.config)
 	c.Tenant = NewTenantClient(c.config)
 	c.User = NewUserClient(c.config)
 }
@@ -146,6 +150,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:         cfg,
 		IdempotencyKey: NewIdempotencyKeyClient(cfg),
 		Project:        NewProjectClient(cfg),
+		RowCount:       NewRowCountClient(cfg),
 		Tenant:         NewTenantClient(cfg),
 		User:           NewUserClient(cfg),
 	}, nil
@@ -169,6 +174,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:         cfg,
 		IdempotencyKey: NewIdempotencyKeyClient(cfg),
 		Project:        NewProjectClient(cfg),
+		RowCount:       NewRowCountClient(cfg),
 		Tenant:         NewTenantClient(cfg),
 		User:           NewUserClient(cfg),
 	}, nil
@@ -201,6 +207,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	c.IdempotencyKey.Use(hooks...)
 	c.Project.Use(hooks...)
+	c.RowCount.Use(hooks...)
 	c.Tenant.Use(hooks...)
 	c.User.Use(hooks...)
 }
@@ -210,6 +217,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	c.IdempotencyKey.Intercept(interceptors...)
 	c.Project.Intercept(interceptors...)
+	c.RowCount.Intercept(interceptors...)
 	c.Tenant.Intercept(interceptors...)
 	c.User.Intercept(interceptors...)
 }
@@ -221,6 +229,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.IdempotencyKey.mutate(ctx, m)
 	case *ProjectMutation:
 		return c.Project.mutate(ctx, m)
+	case *RowCountMutation:
+		return c.RowCount.mutate(ctx, m)
 	case *TenantMutation:
 		return c.Tenant.mutate(ctx, m)
 	case *UserMutation:
@@ -511,6 +521,140 @@ func (c *ProjectClient) mutate(ctx context.Context, m *ProjectMutation) (Value, 
 		return (&ProjectDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Project mutation op: %q", m.Op())
+	}
+}
+
+// RowCountClient is a client for the RowCount schema.
+type RowCountClient struct {
+	config
+}
+
+// NewRowCountClient returns a client for the RowCount from the given config.
+func NewRowCountClient(c config) *RowCountClient {
+	return &RowCountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `rowcount.Hooks(f(g(h())))`.
+func (c *RowCountClient) Use(hooks ...Hook) {
+	c.hooks.RowCount = append(c.hooks.RowCount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `rowcount.Intercept(f(g(h())))`.
+func (c *RowCountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RowCount = append(c.inters.RowCount, interceptors...)
+}
+
+// Create returns a builder for creating a RowCount entity.
+func (c *RowCountClient) Create() *RowCountCreate {
+	mutation := newRowCountMutation(c.config, OpCreate)
+	return &RowCountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RowCount entities.
+func (c *RowCountClient) CreateBulk(builders ...*RowCountCreate) *RowCountCreateBulk {
+	return &RowCountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RowCountClient) MapCreateBulk(slice any, setFunc func(*RowCountCreate, int)) *RowCountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RowCountCreateBulk{err: fmt.Errorf("calling to RowCountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RowCountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RowCountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RowCount.
+func (c *RowCountClient) Update() *RowCountUpdate {
+	mutation := newRowCountMutation(c.config, OpUpdate)
+	return &RowCountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RowCountClient) UpdateOne(_m *RowCount) *RowCountUpdateOne {
+	mutation := newRowCountMutation(c.config, OpUpdateOne, withRowCount(_m))
+	return &RowCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RowCountClient) UpdateOneID(id int) *RowCountUpdateOne {
+	mutation := newRowCountMutation(c.config, OpUpdateOne, withRowCountID(id))
+	return &RowCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RowCount.
+func (c *RowCountClient) Delete() *RowCountDelete {
+	mutation := newRowCountMutation(c.config, OpDelete)
+	return &RowCountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RowCountClient) DeleteOne(_m *RowCount) *RowCountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RowCountClient) DeleteOneID(id int) *RowCountDeleteOne {
+	builder := c.Delete().Where(rowcount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RowCountDeleteOne{builder}
+}
+
+// Query returns a query builder for RowCount.
+func (c *RowCountClient) Query() *RowCountQuery {
+	return &RowCountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRowCount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RowCount entity by its id.
+func (c *RowCountClient) Get(ctx context.Context, id int) (*RowCount, error) {
+	return c.Query().Where(rowcount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RowCountClient) GetX(ctx context.Context, id int) *RowCount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *RowCountClient) Hooks() []Hook {
+	hooks := c.hooks.RowCount
+	return append(hooks[:len(hooks):len(hooks)], rowcount.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *RowCountClient) Interceptors() []Interceptor {
+	return c.inters.RowCount
+}
+
+func (c *RowCountClient) mutate(ctx context.Context, m *RowCountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RowCountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RowCountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RowCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RowCountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RowCount mutation op: %q", m.Op())
 	}
 }
 
@@ -833,10 +977,10 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		IdempotencyKey, Project, Tenant, User []ent.Hook
+		IdempotencyKey, Project, RowCount, Tenant, User []ent.Hook
 	}
 	inters struct {
-		IdempotencyKey, Project, Tenant, User []ent.Interceptor
+		IdempotencyKey, Project, RowCount, Tenant, User []ent.Interceptor
 	}
 )
 

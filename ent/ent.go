@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/mtdb/mtdb/ent/idempotencykey"
 	"github.com/mtdb/mtdb/ent/project"
+	"github.com/mtdb/mtdb/ent/rowcount"
 	"github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/ent/user"
 )
@@ -78,6 +79,7 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			idempotencykey.Table: idempotencykey.ValidColumn,
 			project.Table:        project.ValidColumn,
+			rowcount.Table:       rowcount.ValidColumn,
 			tenant.Table:         tenant.ValidColumn,
 			user.Table:           user.ValidColumn,
 		})

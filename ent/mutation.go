@@ -15,6 +15,7 @@ import (
 	"github.com/mtdb/mtdb/ent/idempotencykey"
 	"github.com/mtdb/mtdb/ent/predicate"
 	"github.com/mtdb/mtdb/ent/project"
+	"github.com/mtdb/mtdb/ent/rowcount"
 	"github.com/mtdb/mtdb/ent/schema"
 	"github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/ent/user"
@@ -31,6 +32,7 @@ const (
 	// Node types.
 	TypeIdempotencyKey = "IdempotencyKey"
 	TypeProject        = "Project"
+	TypeRowCount       = "RowCount"
 	TypeTenant         = "Tenant"
 	TypeUser           = "User"
 )
@@ -1543,6 +1545,563 @@ func (m *ProjectMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Project edge %s", name)
+}
+
+// RowCountMutation represents an operation that mutates the RowCount nodes in the graph.
+type RowCountMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	tenant_id     *uuid.UUID
+	table_name    *string
+	slot          *int16
+	addslot       *int16
+	rows          *int64
+	addrows       *int64
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*RowCount, error)
+	predicates    []predicate.RowCount
+}
+
+var _ ent.Mutation = (*RowCountMutation)(nil)
+
+// rowcountOption allows management of the mutation configuration using functional options.
+type rowcountOption func(*RowCountMutation)
+
+// newRowCountMutation creates new mutation for the RowCount entity.
+func newRowCountMutation(c config, op Op, opts ...rowcountOption) *RowCountMutation {
+	m := &RowCountMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRowCount,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRowCountID sets the ID field of the mutation.
+func withRowCountID(id int) rowcountOption {
+	return func(m *RowCountMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RowCount
+		)
+		m.oldValue = func(ctx context.Context) (*RowCount, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RowCount.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRowCount sets the old RowCount of the mutation.
+func withRowCount(node *RowCount) rowcountOption {
+	return func(m *RowCountMutation) {
+		m.oldValue = func(context.Context) (*RowCount, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RowCountMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RowCountMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RowCountMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RowCountMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RowCount.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *RowCountMutation) SetTenantID(u uuid.UUID) {
+	m.tenant_id = &u
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *RowCountMutation) TenantID() (r uuid.UUID, exists bool) {
+	v := m.tenant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the RowCount entity.
+// If the RowCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RowCountMutation) OldTenantID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *RowCountMutation) ResetTenantID() {
+	m.tenant_id = nil
+}
+
+// SetTableName sets the "table_name" field.
+func (m *RowCountMutation) SetTableName(s string) {
+	m.table_name = &s
+}
+
+// TableName returns the value of the "table_name" field in the mutation.
+func (m *RowCountMutation) TableName() (r string, exists bool) {
+	v := m.table_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTableName returns the old "table_name" field's value of the RowCount entity.
+// If the RowCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RowCountMutation) OldTableName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTableName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTableName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTableName: %w", err)
+	}
+	return oldValue.TableName, nil
+}
+
+// ResetTableName resets all changes to the "table_name" field.
+func (m *RowCountMutation) ResetTableName() {
+	m.table_name = nil
+}
+
+// SetSlot sets the "slot" field.
+func (m *RowCountMutation) SetSlot(i int16) {
+	m.slot = &i
+	m.addslot = nil
+}
+
+// Slot returns the value of the "slot" field in the mutation.
+func (m *RowCountMutation) Slot() (r int16, exists bool) {
+	v := m.slot
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSlot returns the old "slot" field's value of the RowCount entity.
+// If the RowCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RowCountMutation) OldSlot(ctx context.Context) (v int16, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSlot is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSlot requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSlot: %w", err)
+	}
+	return oldValue.Slot, nil
+}
+
+// AddSlot adds i to the "slot" field.
+func (m *RowCountMutation) AddSlot(i int16) {
+	if m.addslot != nil {
+		*m.addslot += i
+	} else {
+		m.addslot = &i
+	}
+}
+
+// AddedSlot returns the value that was added to the "slot" field in this mutation.
+func (m *RowCountMutation) AddedSlot() (r int16, exists bool) {
+	v := m.addslot
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSlot resets all changes to the "slot" field.
+func (m *RowCountMutation) ResetSlot() {
+	m.slot = nil
+	m.addslot = nil
+}
+
+// SetRows sets the "rows" field.
+func (m *RowCountMutation) SetRows(i int64) {
+	m.rows = &i
+	m.addrows = nil
+}
+
+// Rows returns the value of the "rows" field in the mutation.
+func (m *RowCountMutation) Rows() (r int64, exists bool) {
+	v := m.rows
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRows returns the old "rows" field's value of the RowCount entity.
+// If the RowCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RowCountMutation) OldRows(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRows is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRows requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRows: %w", err)
+	}
+	return oldValue.Rows, nil
+}
+
+// AddRows adds i to the "rows" field.
+func (m *RowCountMutation) AddRows(i int64) {
+	if m.addrows != nil {
+		*m.addrows += i
+	} else {
+		m.addrows = &i
+	}
+}
+
+// AddedRows returns the value that was added to the "rows" field in this mutation.
+func (m *RowCountMutation) AddedRows() (r int64, exists bool) {
+	v := m.addrows
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRows resets all changes to the "rows" field.
+func (m *RowCountMutation) ResetRows() {
+	m.rows = nil
+	m.addrows = nil
+}
+
+// Where appends a list predicates to the RowCountMutation builder.
+func (m *RowCountMutation) Where(ps ...predicate.RowCount) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RowCountMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RowCountMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RowCount, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RowCountMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RowCountMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RowCount).
+func (m *RowCountMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RowCountMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.tenant_id != nil {
+		fields = append(fields, rowcount.FieldTenantID)
+	}
+	if m.table_name != nil {
+		fields = append(fields, rowcount.FieldTableName)
+	}
+	if m.slot != nil {
+		fields = append(fields, rowcount.FieldSlot)
+	}
+	if m.rows != nil {
+		fields = append(fields, rowcount.FieldRows)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RowCountMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case rowcount.FieldTenantID:
+		return m.TenantID()
+	case rowcount.FieldTableName:
+		return m.TableName()
+	case rowcount.FieldSlot:
+		return m.Slot()
+	case rowcount.FieldRows:
+		return m.Rows()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RowCountMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case rowcount.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case rowcount.FieldTableName:
+		return m.OldTableName(ctx)
+	case rowcount.FieldSlot:
+		return m.OldSlot(ctx)
+	case rowcount.FieldRows:
+		return m.OldRows(ctx)
+	}
+	return nil, fmt.Errorf("unknown RowCount field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RowCountMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case rowcount.FieldTenantID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case rowcount.FieldTableName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTableName(v)
+		return nil
+	case rowcount.FieldSlot:
+		v, ok := value.(int16)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSlot(v)
+		return nil
+	case rowcount.FieldRows:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRows(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RowCount field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RowCountMutation) AddedFields() []string {
+	var fields []string
+	if m.addslot != nil {
+		fields = append(fields, rowcount.FieldSlot)
+	}
+	if m.addrows != nil {
+		fields = append(fields, rowcount.FieldRows)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RowCountMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case rowcount.FieldSlot:
+		return m.AddedSlot()
+	case rowcount.FieldRows:
+		return m.AddedRows()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RowCountMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case rowcount.FieldSlot:
+		v, ok := value.(int16)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSlot(v)
+		return nil
+	case rowcount.FieldRows:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRows(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RowCount numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RowCountMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RowCountMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RowCountMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown RowCount nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RowCountMutation) ResetField(name string) error {
+	switch name {
+	case rowcount.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case rowcount.FieldTableName:
+		m.ResetTableName()
+		return nil
+	case rowcount.FieldSlot:
+		m.ResetSlot()
+		return nil
+	case rowcount.FieldRows:
+		m.ResetRows()
+		return nil
+	}
+	return fmt.Errorf("unknown RowCount field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RowCountMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RowCountMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RowCountMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RowCountMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RowCountMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RowCountMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RowCountMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown RowCount unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RowCountMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown RowCount edge %s", name)
 }
 
 // TenantMutation represents an operation that mutates the Tenant nodes in the graph.

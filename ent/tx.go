@@ -18,6 +18,8 @@ type Tx struct {
 	IdempotencyKey *IdempotencyKeyClient
 	// Project is the client for interacting with the Project builders.
 	Project *ProjectClient
+	// RowCount is the client for interacting with the RowCount builders.
+	RowCount *RowCountClient
 	// Tenant is the client for interacting with the Tenant builders.
 	Tenant *TenantClient
 	// User is the client for interacting with the User builders.
@@ -155,6 +157,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)
+	tx.RowCount = NewRowCountClient(tx.config)
 	tx.Tenant = NewTenantClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/mtdb/mtdb/ent/idempotencykey"
 	"github.com/mtdb/mtdb/ent/predicate"
 	"github.com/mtdb/mtdb/ent/project"
+	"github.com/mtdb/mtdb/ent/rowcount"
 	"github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/ent/user"
 )
@@ -125,6 +126,33 @@ func (f TraverseProject) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.ProjectQuery", q)
 }
 
+// The RowCountFunc type is an adapter to allow the use of ordinary function as a Querier.
+type RowCountFunc func(context.Context, *ent.RowCountQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f RowCountFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.RowCountQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.RowCountQuery", q)
+}
+
+// The TraverseRowCount type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseRowCount func(context.Context, *ent.RowCountQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseRowCount) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseRowCount) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RowCountQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.RowCountQuery", q)
+}
+
 // The TenantFunc type is an adapter to allow the use of ordinary function as a Querier.
 type TenantFunc func(context.Context, *ent.TenantQuery) (ent.Value, error)
 
@@ -186,6 +214,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.IdempotencyKeyQuery, predicate.IdempotencyKey, idempotencykey.OrderOption]{typ: ent.TypeIdempotencyKey, tq: q}, nil
 	case *ent.ProjectQuery:
 		return &query[*ent.ProjectQuery, predicate.Project, project.OrderOption]{typ: ent.TypeProject, tq: q}, nil
+	case *ent.RowCountQuery:
+		return &query[*ent.RowCountQuery, predicate.RowCount, rowcount.OrderOption]{typ: ent.TypeRowCount, tq: q}, nil
 	case *ent.TenantQuery:
 		return &query[*ent.TenantQuery, predicate.Tenant, tenant.OrderOption]{typ: ent.TypeTenant, tq: q}, nil
 	case *ent.UserQuery:

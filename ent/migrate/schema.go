@@ -87,6 +87,32 @@ var (
 			},
 		},
 	}
+	// RowCountsColumns holds the columns for the "row_counts" table.
+	RowCountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "table_name", Type: field.TypeString},
+		{Name: "slot", Type: field.TypeInt16},
+		{Name: "rows", Type: field.TypeInt64, Default: 0},
+	}
+	// RowCountsTable holds the schema information for the "row_counts" table.
+	RowCountsTable = &schema.Table{
+		Name:       "row_counts",
+		Columns:    RowCountsColumns,
+		PrimaryKey: []*schema.Column{RowCountsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "rowcount_tenant_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{RowCountsColumns[1], RowCountsColumns[0]},
+			},
+			{
+				Name:    "rowcount_tenant_id_table_name_slot",
+				Unique:  true,
+				Columns: []*schema.Column{RowCountsColumns[1], RowCountsColumns[2], RowCountsColumns[3]},
+			},
+		},
+	}
 	// TenantsColumns holds the columns for the "tenants" table.
 	TenantsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -161,6 +187,7 @@ var (
 	Tables = []*schema.Table{
 		IdempotencyKeysTable,
 		ProjectsTable,
+		RowCountsTable,
 		TenantsTable,
 		UsersTable,
 	}
@@ -168,6 +195,9 @@ var (
 
 func init() {
 	ProjectsTable.ForeignKeys[0].RefTable = UsersTable
+	RowCountsTable.Annotation = &entsql.Annotation{
+		Table: "row_counts",
+	}
 	TenantsTable.ForeignKeys[0].RefTable = TenantsTable
 	TenantsTable.Annotation = &entsql.Annotation{}
 	TenantsTable.Annotation.Checks = map[string]string{

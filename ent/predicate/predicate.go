@@ -12,6 +12,9 @@ type IdempotencyKey func(*sql.Selector)
 // Project is the predicate function for project builders.
 type Project func(*sql.Selector)
 
+// RowCount is the predicate function for rowcount builders.
+type RowCount func(*sql.Selector)
+
 // Tenant is the predicate function for tenant builders.
 type Tenant func(*sql.Selector)
 

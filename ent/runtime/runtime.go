@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mtdb/mtdb/ent/idempotencykey"
 	"github.com/mtdb/mtdb/ent/project"
+	"github.com/mtdb/mtdb/ent/rowcount"
 	"github.com/mtdb/mtdb/ent/schema"
 	"github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/ent/user"
@@ -85,6 +86,19 @@ func init() {
 	projectDescID := projectFields[0].Descriptor()
 	// project.DefaultID holds the default value on creation for the id field.
 	project.DefaultID = projectDescID.Default.(func() uuid.UUID)
+	rowcountMixin := schema.RowCount{}.Mixin()
+	rowcountMixinHooks0 := rowcountMixin[0].Hooks()
+	rowcount.Hooks[0] = rowcountMixinHooks0[0]
+	rowcountFields := schema.RowCount{}.Fields()
+	_ = rowcountFields
+	// rowcountDescTableName is the schema descriptor for table_name field.
+	rowcountDescTableName := rowcountFields[0].Descriptor()
+	// rowcount.TableNameValidator is a validator for the "table_name" field. It is called by the builders before save.
+	rowcount.TableNameValidator = rowcountDescTableName.Validators[0].(func(string) error)
+	// rowcountDescRows is the schema descriptor for rows field.
+	rowcountDescRows := rowcountFields[2].Descriptor()
+	// rowcount.DefaultRows holds the default value on creation for the rows field.
+	rowcount.DefaultRows = rowcountDescRows.Default.(int64)
 	tenantMixin := schema.Tenant{}.Mixin()
 	tenantMixinHooks0 := tenantMixin[0].Hooks()
 	tenant.Hooks[0] = tenantMixinHooks0[0]

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -112,10 +111,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		timeout:   opts.AcquireTimeout,
 	})
 	sqlDB.SetMaxIdleConns(0)
-	drv := Driver{tenant.NewDriver(entsql.OpenDB(dialect.Postgres, sqlDB), tenant.DriverOptions{
+	drv := Driver{tenant.NewDriver(sqlDB, tenant.DriverOptions{
 		AppRole:          appRole,
 		StatementTimeout: opts.StatementTimeout,
-		Pipeline:         true, // BEGIN + settings (+ a lone statement + COMMIT) in one round trip
 	})}
 	return &DB{
 		Pool:    pool,

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mtdb/mtdb/internal/errs"
+	"github.com/mtdb/mtdb/internal/tenant"
 )
 
 // Cause names why the database is unavailable, for the log and the
@@ -56,8 +57,17 @@ func CauseOf(err error) Cause {
 	return ""
 }
 
+// ErrTenantUnreachable is the one answer (403) for a tenant that is
+// unknown, deleted or out of the credentials' reach, so that the three
+// cannot be told apart. cause is kept for the log.
+func ErrTenantUnreachable(cause error) *errs.Error {
+	return withCause(errs.Forbidden("the tenant does not exist or is not accessible with these credentials"), cause)
+}
+
 // Classify turns errors that come from the connection rather than from the
 // query into the errs vocabulary, keeping err as the cause:
+//   - the settings statement refused the tenant (tenant.ErrUnreachable):
+//     errs.Forbidden (403), ErrTenantUnreachable;
 //   - the database is unavailable (errs.Unavailable, 503) by one rule: any
 //     failure to obtain a connection (pool wait, any connect error,
 //     including the server's FATAL at startup), any failure to keep one
@@ -77,6 +87,9 @@ func Classify(err error) error {
 	var e *errs.Error
 	if errors.As(err, &e) {
 		return err
+	}
+	if errors.Is(err, tenant.ErrUnreachable) {
+		return ErrTenantUnreachable(err)
 	}
 	if cause := Unavailable(err); cause != "" {
 		return errs.Unavailable(&UnavailableError{Cause: cause, Err: err})

@@ -28,7 +28,7 @@ func (s *Server) routes() {
 	if s.admission != nil {
 		tc = append(tc, s.admit(s.admission)) // a slot for the database work (the reach check included), fair across tenants
 	}
-	tc = append(tc, TenantContext(s.deps.Verifier, s.cfg.AuthRequired, s.deps.Ent)) // token → effective tenant → RLS context
+	tc = append(tc, TenantContext(s.deps.Verifier, s.cfg.AuthRequired, s.deps.Tenants)) // token → effective tenant; the database checks reach
 	if s.cfg.RateLimit.TenantRequestsPerSecond > 0 {
 		tc = append(tc, tenantRateLimit(s.cfg.RateLimit)) // per effective tenant, after the per-IP limit
 	}

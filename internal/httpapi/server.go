@@ -49,8 +49,8 @@ type Deps struct {
 	Tenants  *tenants.Service
 	Users    *users.Service
 	Projects *projects.Service
-	// Ent is the tenant-aware client the tenant middleware checks a named
-	// tenant's reach with.
+	// Ent is the tenant-aware client the Idempotency-Key middleware opens
+	// the request transaction with.
 	Ent *ent.Client
 }
 

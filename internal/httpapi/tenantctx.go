@@ -9,8 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/mtdb/mtdb/ent"
-	enttenant "github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
@@ -28,32 +26,39 @@ const (
 // (a string, empty when none), for access logs.
 const ContextKeyTenantID = "tenant_id"
 
-// errTenantForbidden is the one answer for an unknown, deleted or
-// out-of-reach tenant, so that the three cannot be told apart.
-func errTenantForbidden() error {
-	return errs.Forbidden("the tenant does not exist or is not accessible with these credentials")
+// Reach checks, for a request whose handler did no database work, that
+// the caller of ctx may act in its tenant; tenants.Service implements it.
+// Requests that touched the database had it checked by their first
+// transaction already (the settings statement refuses such a tenant).
+type Reach interface {
+	Enter(ctx context.Context) error
 }
 
 // TenantContext returns the middleware of the tenant endpoints (CONTRACT §3).
 // It authenticates the bearer token with v, resolves the effective tenant
-// (X-Tenant-ID header, else tenant_id cookie, else the token's claim),
-// checks through row-level security that the caller may act in it, and puts
-// the resulting tenant.Context on the request's context.Context (ReadOnly for
-// GET and HEAD), where the ent driver picks it up.
+// (X-Tenant-ID header, else tenant_id cookie, else the token's claim) and
+// puts the resulting tenant.Context on the request's context.Context
+// (ReadOnly for GET and HEAD), where the ent driver picks it up.
+//
+// Whether the caller may act in that tenant is checked by the database, in
+// the request's own first transaction (the settings statement, see
+// internal/tenant): no extra round trip. A handler that answered without
+// touching the database gets the check from reach afterwards, so an
+// unknown, deleted or out-of-reach tenant is 403 on every tenant endpoint.
 //
 // Errors are *errs.Error: 401 for a missing (when authRequired) or invalid
 // token, with WWW-Authenticate set; 400 for a malformed tenant id; 403 for
-// an unknown, deleted or out-of-reach tenant; 503/504 when the lookup
+// an unknown, deleted or out-of-reach tenant; 503/504 when the check
 // cannot reach the database.
 //
 // Without a token and with authRequired false (development only), a named
 // tenant is trusted and the caller acts as its tenant_admin; with no tenant
 // named it acts as platform_admin. The named tenant must still exist.
-func TenantContext(v *auth.Verifier, authRequired bool, client *ent.Client) echo.MiddlewareFunc {
+func TenantContext(v *auth.Verifier, authRequired bool, reach Reach) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
-			tc, err := resolve(req, v, authRequired, client)
+			tc, err := resolve(req, v, authRequired)
 			if err != nil {
 				if errs.KindOf(err) == errs.KindUnauthorized {
 					c.Response().Header().Set(echo.HeaderWWWAuthenticate, wwwAuthenticate(err))
@@ -65,14 +70,21 @@ func TenantContext(v *auth.Verifier, authRequired bool, client *ent.Client) echo
 			if tc.HasTenant() {
 				c.Set(ContextKeyTenantID, tc.TenantID.String())
 			}
-			c.SetRequest(req.WithContext(tenant.With(req.Context(), tc)))
-			return next(c)
+			ctx := tenant.With(req.Context(), tc)
+			c.SetRequest(req.WithContext(ctx))
+			err = next(c)
+			if tc, _ := tenant.From(ctx); tc.HasTenant() && !tc.Checked() && !c.Response().Committed {
+				if rerr := reach.Enter(ctx); rerr != nil {
+					return rerr
+				}
+			}
+			return err
 		}
 	}
 }
 
 // resolve works out the tenant.Context of req (without ReadOnly).
-func resolve(req *http.Request, v *auth.Verifier, authRequired bool, client *ent.Client) (tenant.Context, error) {
+func resolve(req *http.Request, v *auth.Verifier, authRequired bool) (tenant.Context, error) {
 	claims, authenticated, err := authenticate(req, v, authRequired)
 	if err != nil {
 		return tenant.Context{}, err
@@ -82,27 +94,22 @@ func resolve(req *http.Request, v *auth.Verifier, authRequired bool, client *ent
 		return tenant.Context{}, err
 	}
 	if named != nil && *named == uuid.Nil {
-		return tenant.Context{}, errTenantForbidden() // no such tenant
+		return tenant.Context{}, database.ErrTenantUnreachable(errors.New("the nil UUID names no tenant"))
 	}
-	ctx := req.Context()
 	if !authenticated {
 		if named == nil {
 			return tenant.Context{Role: tenant.RolePlatformAdmin}, nil
 		}
-		tc := tenant.Context{TenantID: *named, Role: tenant.RoleTenantAdmin}
-		return tc, checkReach(ctx, client, tc, *named)
+		return tenant.Context{TenantID: *named, Role: tenant.RoleTenantAdmin}, nil
 	}
 	effective := claims.TenantID
 	if named != nil {
 		effective = *named
 	}
-	tc := tenant.Context{TenantID: effective, UserID: claims.Subject, Role: claims.Role}
-	if effective == uuid.Nil { // a platform_admin acting on no tenant
-		return tc, nil
-	}
-	// The check runs as the token itself: in its own tenant, with its role.
-	own := tenant.Context{TenantID: claims.TenantID, UserID: claims.Subject, Role: claims.Role}
-	return tc, checkReach(ctx, client, own, effective)
+	// The database checks HomeTenantID's reach over TenantID in every
+	// transaction (mtdb_enter): a subsidiary of the home tenant, or any
+	// live tenant for a platform_admin.
+	return tenant.Context{TenantID: effective, HomeTenantID: claims.TenantID, UserID: claims.Subject, Role: claims.Role}, nil
 }
 
 // authenticate verifies the bearer token. authenticated is false when there
@@ -182,44 +189,4 @@ func parseTenantID(s string) (uuid.UUID, error) {
 		return uuid.Nil, errors.New("not a canonical UUID")
 	}
 	return uuid.Parse(s)
-}
-
-// checkReach returns nil when, seen through row-level security in the
-// context as, the tenant target is live, and so is as's own tenant when it
-// has one. The tenants policies show a tenant itself and its direct
-// subsidiaries (every tenant to a platform_admin): that is exactly the
-// reach of a token.
-func checkReach(ctx context.Context, client *ent.Client, as tenant.Context, target uuid.UUID) error {
-	if target == uuid.Nil {
-		return errTenantForbidden()
-	}
-	as.ReadOnly = true
-	ids := []uuid.UUID{target}
-	if as.HasTenant() && as.TenantID != target {
-		ids = append(ids, as.TenantID)
-	}
-	rows, err := client.Tenant.Query().
-		Where(enttenant.IDIn(ids...), enttenant.DeletedAtIsNil()).
-		Select(enttenant.FieldID, enttenant.FieldParentTenantID).
-		All(tenant.With(ctx, as))
-	if err != nil {
-		if c := database.Classify(err); errs.KindOf(c) != errs.KindInternal {
-			return c
-		}
-		return &errs.Error{Kind: errs.KindInternal, Message: "internal error", Err: err}
-	}
-	found := make(map[uuid.UUID]*ent.Tenant, len(rows))
-	for _, t := range rows {
-		found[t.ID] = t
-	}
-	if len(found) != len(ids) {
-		return errTenantForbidden()
-	}
-	// Defence in depth: the policy already hides anything else.
-	if as.Role != tenant.RolePlatformAdmin && as.HasTenant() && target != as.TenantID {
-		if p := found[target].ParentTenantID; p == nil || *p != as.TenantID {
-			return errTenantForbidden()
-		}
-	}
-	return nil
 }

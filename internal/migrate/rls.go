@@ -11,7 +11,7 @@ import (
 //
 //   - after the creation of every tenant-scoped table (one with a tenant_id
 //     column): ENABLE and FORCE ROW LEVEL SECURITY, one policy per command
-//     for the app role, and the grants;
+//     for the app role, the grants, and the triggers counting its rows;
 //   - when the plan creates the tenants table (the first migration): the app
 //     role, the setting functions before the first table, then after tenants
 //     its policies, mtdb_visible_tenants() and the hierarchy-depth trigger.
@@ -55,17 +55,24 @@ func withRLS(changes []*migrate.Change) []*migrate.Change {
 			out = append(out, sqlChanges("row-level security of tenants", rlsSQL(t.Name, tenantsPolicies)...)...)
 			out = append(out, sqlChanges("tenant visibility and hierarchy depth", tenantFunctionsSQL...)...)
 			for _, name := range pending {
-				out = append(out, sqlChanges("row-level security of "+name, rlsSQL(name, tenantScopedPolicies)...)...)
+				out = append(out, tenantScopedSQL(name)...)
 			}
 			pending, helpersReady = nil, true
 		case !hasTenantColumn(t):
 		case helpersReady:
-			out = append(out, sqlChanges("row-level security of "+t.Name, rlsSQL(t.Name, tenantScopedPolicies)...)...)
+			out = append(out, tenantScopedSQL(t.Name)...)
 		default:
 			pending = append(pending, t.Name)
 		}
 	}
 	return out
+}
+
+// tenantScopedSQL is what a new tenant-scoped table gets: row-level
+// security, then the triggers that count its rows.
+func tenantScopedSQL(table string) []*migrate.Change {
+	out := sqlChanges("row-level security of "+table, rlsSQL(table, tenantScopedPolicies)...)
+	return append(out, sqlChanges("row counts of "+table, countSQL(table)...)...)
 }
 
 // createsTable reports whether changes create the named table.

@@ -58,10 +58,60 @@ AS $$ SELECT COALESCE(current_setting('app.role', true) = 'platform_admin', fals
 // tenantFunctionsSQL need the tenants table. mtdb_visible_tenants runs with
 // the caller's rights, so the tenants policies apply to it too.
 var tenantFunctionsSQL = []string{
-	// PL/pgSQL, not SQL: an SQL function that cannot be inlined is planned
-	// again in every statement that calls it, while PL/pgSQL keeps its plan
-	// for the session (bench/README.md measured the difference on every
-	// tenant-scoped statement). With no tenant set it reads nothing.
+	// mtdb_enter is the tenant reach check and the visible-tenant set of a
+	// transaction, called by the settings statement right after it set the
+	// settings (internal/tenant). It refuses (SQLSTATE MT403) a tenant that
+	// is absent or deleted, and one that is neither the credential's home
+	// tenant nor a live direct subsidiary of it (a platform_admin may act in
+	// any live tenant); otherwise it stores the live tenant and its live
+	// direct subsidiaries in app.visible_tenants, once per transaction, for
+	// the policies. The rule is written out rather than left to the tenants
+	// policies, so it holds whatever role runs it.
+	`CREATE OR REPLACE FUNCTION mtdb_enter(tenant text, home text, role text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+` + pinnedSearchPath + `
+AS $$
+DECLARE
+  cur uuid := NULLIF(tenant, '')::uuid;
+  own uuid := NULLIF(home, '')::uuid;
+  parent uuid;
+  reach boolean;
+  vis uuid[];
+BEGIN
+  IF cur IS NULL THEN
+    PERFORM set_config('app.visible_tenants', '{}', true);
+    PERFORM set_config('app.visible_for', '', true);
+    RETURN true;
+  END IF;
+  SELECT t.parent_tenant_id INTO parent FROM tenants t WHERE t.id = cur AND t.deleted_at IS NULL;
+  reach := FOUND;
+  IF reach AND own IS NOT NULL AND own <> cur AND COALESCE(role, '') <> 'platform_admin' THEN
+    -- Acting in a subsidiary: its parent must be the home tenant, and live.
+    -- The home tenant is read in its own context, where the tenants
+    -- policies show it (a subsidiary does not see its parent).
+    PERFORM set_config('app.tenant_id', own::text, true);
+    reach := parent IS NOT DISTINCT FROM own
+             AND EXISTS (SELECT 1 FROM tenants o WHERE o.id = own AND o.deleted_at IS NULL);
+    PERFORM set_config('app.tenant_id', cur::text, true);
+  END IF;
+  IF NOT reach THEN
+    RAISE EXCEPTION 'the tenant does not exist or is not accessible with these credentials'
+      USING ERRCODE = 'MT403';
+  END IF;
+  vis := ARRAY(SELECT t.id FROM tenants t
+               WHERE t.deleted_at IS NULL AND (t.id = cur OR t.parent_tenant_id = cur)
+               ORDER BY t.id);
+  PERFORM set_config('app.visible_tenants', vis::text, true);
+  PERFORM set_config('app.visible_for', cur::text, true);
+  RETURN true;
+END
+$$`,
+	// mtdb_visible_tenants is what the policies of tenant-scoped tables
+	// read: the set mtdb_enter stored for the current tenant. A transaction
+	// that set app.tenant_id without mtdb_enter (an older mtdb during a
+	// rolling upgrade; Citus workers, which do not see set_config) gets it
+	// computed here instead. PL/pgSQL: its plan is cached per session, while
+	// an SQL function that cannot be inlined is planned in every statement.
 	`CREATE OR REPLACE FUNCTION mtdb_visible_tenants() RETURNS uuid[]
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ` + pinnedSearchPath + `
@@ -72,10 +122,35 @@ BEGIN
   IF cur IS NULL THEN
     RETURN '{}'::uuid[];
   END IF;
+  IF current_setting('app.visible_for', true) = cur::text THEN
+    RETURN current_setting('app.visible_tenants', true)::uuid[];
+  END IF;
   RETURN ARRAY(
     SELECT t.id FROM tenants t
     WHERE t.deleted_at IS NULL AND (t.id = cur OR t.parent_tenant_id = cur)
   );
+END
+$$`,
+	// mtdb_count_rows keeps row_counts: +1 for an inserted row, -1 for a
+	// deleted one, both for a row moved to another tenant. The slot is the
+	// backend's, so concurrent transactions of one tenant update different
+	// rows instead of queueing on one.
+	`CREATE OR REPLACE FUNCTION mtdb_count_rows() RETURNS trigger
+LANGUAGE plpgsql
+` + pinnedSearchPath + `
+AS $$
+DECLARE
+  bucket smallint := pg_backend_pid() % 16;
+BEGIN
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows) VALUES (NEW.tenant_id, TG_TABLE_NAME, bucket, 1)
+    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows + 1;
+  END IF;
+  IF TG_OP IN ('DELETE', 'UPDATE') THEN
+    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows) VALUES (OLD.tenant_id, TG_TABLE_NAME, bucket, -1)
+    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows - 1;
+  END IF;
+  RETURN NULL;
 END
 $$`,
 	// The tenants_type_check makes parent_tenant_id set exactly for
@@ -116,9 +191,10 @@ FOR EACH ROW EXECUTE FUNCTION mtdb_tenants_depth()`,
 }
 
 // tenantPolicy is the row filter of tenant-scoped tables: rows of the current
-// tenant and of its live direct subsidiaries. The sub-select makes PostgreSQL
-// evaluate the function once per statement (an InitPlan), not once per row;
-// the cast keeps "ANY ((SELECT ...))" from parsing as ANY (subquery).
+// tenant and of its live direct subsidiaries, as mtdb_enter stored them for
+// the transaction. The sub-select makes PostgreSQL evaluate the function
+// once per statement (an InitPlan), not once per row; the cast keeps
+// "ANY ((SELECT ...))" from parsing as ANY (subquery).
 const tenantPolicy = "tenant_id = ANY ((SELECT mtdb_visible_tenants())::uuid[])"
 
 // Row filters of the tenants table.
@@ -150,6 +226,25 @@ func rlsSQL(table string, p policies) []string {
 		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR UPDATE TO %s USING (%s) WITH CHECK (%s)", name("update"), t, AppRole, p.upd, p.upd),
 		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR DELETE TO %s USING (%s)", name("delete"), t, AppRole, p.del),
 		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %s", t, AppRole),
+	}
+}
+
+// rowCountsTable keeps the row counts of the other tenant-scoped tables
+// (ent/schema/rowcount.go); it is not counted itself.
+const rowCountsTable = "row_counts"
+
+// countSQL returns the triggers that keep table's rows counted in
+// row_counts (mtdb_count_rows).
+func countSQL(table string) []string {
+	if table == rowCountsTable {
+		return nil
+	}
+	t := quoteIdent(table)
+	return []string{
+		fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", quoteIdent(table+"_count"), t),
+		fmt.Sprintf("CREATE TRIGGER %s AFTER INSERT OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION mtdb_count_rows()", quoteIdent(table+"_count"), t),
+		fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", quoteIdent(table+"_count_move"), t),
+		fmt.Sprintf("CREATE TRIGGER %s AFTER UPDATE OF tenant_id ON %s FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id) EXECUTE FUNCTION mtdb_count_rows()", quoteIdent(table+"_count_move"), t),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 )
@@ -42,12 +43,22 @@ func (r Role) Valid() bool { _, err := ParseRole(string(r)); return err == nil }
 // refuse writes.
 type Context struct {
 	TenantID uuid.UUID // effective tenant; uuid.Nil when none
-	UserID   string    // the token's subject, for auditing
-	Role     Role
-	ReadOnly bool // run the transaction READ ONLY (GET requests)
+	// HomeTenantID is the credential's own tenant (the token's tenant_id
+	// claim). When set and different from TenantID, TenantID must be one of
+	// its live direct subsidiaries (unless Role is platform_admin); every
+	// transaction checks it before any work (the settings statement).
+	HomeTenantID uuid.UUID
+	UserID       string // the token's subject, for auditing
+	Role         Role
+	ReadOnly     bool // run the transaction READ ONLY (GET requests)
 	// RequestID is the HTTP request's X-Request-ID (empty outside a
 	// request), set as app.request_id for auditing.
 	RequestID string
+
+	// checked, shared by the copies of one request's Context (see With),
+	// records that a transaction sent the settings statement, and with it
+	// the tenant reach check, whose outcome its caller then received.
+	checked *atomic.Bool
 }
 
 // HasTenant reports whether a tenant is set.
@@ -57,7 +68,23 @@ type ctxKey struct{}
 
 // With returns a copy of ctx carrying c.
 func With(ctx context.Context, c Context) context.Context {
+	if c.checked == nil {
+		c.checked = new(atomic.Bool)
+	}
 	return context.WithValue(ctx, ctxKey{}, c)
+}
+
+// Checked reports whether a transaction in this context sent the settings
+// statement, and with it the tenant reach check: its caller got
+// ErrUnreachable if the check failed. A request that did no database work
+// is not checked yet.
+func (c Context) Checked() bool { return c.checked != nil && c.checked.Load() }
+
+// markChecked records that the settings statement is being sent.
+func (c Context) markChecked() {
+	if c.checked != nil {
+		c.checked.Store(true)
+	}
 }
 
 // From returns the tenant context carried by ctx, and whether there is one.
@@ -69,6 +96,11 @@ func From(ctx context.Context) (Context, bool) {
 // ErrNoContext is returned when database work is attempted on a context that
 // carries no tenant context at all. Work never runs without one.
 var ErrNoContext = errors.New("tenant: no tenant context on the request context")
+
+// ErrUnreachable is returned (wrapped, with the database error) when the
+// settings statement refused the tenant: unknown, deleted, or out of the
+// credentials' reach.
+var ErrUnreachable = errors.New("tenant: the tenant does not exist or is not accessible with these credentials")
 
 // ErrNoTenant is returned when a create on a tenant-scoped table is attempted
 // without a tenant in the context.

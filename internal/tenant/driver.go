@@ -19,141 +19,100 @@ type DriverOptions struct {
 	// StatementTimeout, when positive, becomes the transaction-local
 	// statement_timeout, set by the same statement as the tenant settings.
 	StatementTimeout time.Duration
-	// Pipeline sends BEGIN and the settings statement in one round trip,
-	// and a statement outside a transaction together with its BEGIN,
-	// settings statement and COMMIT (see pipeline.go): the same statements
-	// in the same order, fewer network round trips. It needs drv to be an
-	// *entsql.Driver over a database/sql pool of pgx stdlib connections
-	// (as internal/database opens); otherwise it is ignored.
-	Pipeline bool
-}
-
-// beginner is the part of entsql.Driver that NewDriver needs besides
-// dialect.Driver: transactions with options.
-type beginner interface {
-	BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error)
 }
 
 // Driver is the ent driver that makes the tenant context impossible to
 // forget. Every transaction it opens starts with the settings statement
-// (SettingsStatement) for the Context carried by ctx; statements outside a
-// transaction get an implicit one. Without a Context it refuses to run.
+// (SettingsStatement) for the Context carried by ctx, which also checks
+// that the context's credentials may act in its tenant; statements outside
+// a transaction get an implicit one. Without a Context it refuses to run.
+//
+// There is one engine (pipeline.go): BEGIN and the settings statement are
+// sent in one network round trip with the transaction's first statement,
+// and a statement outside a transaction goes out with its BEGIN, settings
+// statement and COMMIT, also in one round trip.
 type Driver struct {
+	db   *sql.DB
 	drv  dialect.Driver
 	opts DriverOptions
-	db   *sql.DB // non-nil when pipelining
 }
 
-// NewDriver wraps drv, which must also implement
-// BeginTx(context.Context, *sql.TxOptions) (dialect.Tx, error), as
-// *entsql.Driver does.
-func NewDriver(drv dialect.Driver, opts DriverOptions) dialect.Driver {
+// NewDriver returns the tenant driver over db, a database/sql pool of
+// github.com/jackc/pgx/v5/stdlib connections (as internal/database opens).
+// The first transaction fails with an error when the connections are not
+// pgx ones.
+func NewDriver(db *sql.DB, opts DriverOptions) *Driver {
 	if opts.AppRole == "" {
 		opts.AppRole = DefaultAppRole
 	}
-	d := &Driver{drv: drv, opts: opts}
-	if ed, ok := drv.(*entsql.Driver); ok && opts.Pipeline {
-		d.db = ed.DB()
-	}
-	return d
+	return &Driver{db: db, drv: entsql.OpenDB(dialect.Postgres, db), opts: opts}
 }
 
-// Dialect returns the wrapped driver's dialect.
+// Dialect returns dialect.Postgres.
 func (d *Driver) Dialect() string { return d.drv.Dialect() }
 
-// Close closes the wrapped driver.
+// Close closes the database/sql pool.
 func (d *Driver) Close() error { return d.drv.Close() }
 
 // Tx starts a transaction for the tenant context of ctx; see BeginTx.
 func (d *Driver) Tx(ctx context.Context) (dialect.Tx, error) { return d.BeginTx(ctx, nil) }
 
 // BeginTx starts a transaction (READ ONLY when the tenant context says so)
-// and runs the settings statement as its first statement. It returns
-// ErrNoContext when ctx carries no tenant context; on a failing settings
-// statement the transaction is rolled back and the error returned.
+// whose first statement is the settings statement. It returns ErrNoContext
+// when ctx carries no tenant context. It takes a connection now and sends
+// BEGIN and the settings statement with the first statement of the
+// transaction; errors of the settings statement (ErrUnreachable among
+// them) come from that first statement.
 func (d *Driver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
 	tc, ok := From(ctx)
 	if !ok {
 		return nil, ErrNoContext
 	}
-	b, ok := d.drv.(beginner)
-	if !ok {
-		return nil, fmt.Errorf("tenant: driver %T cannot begin transactions with options", d.drv)
-	}
 	var o sql.TxOptions
 	if opts != nil {
 		o = *opts
 	}
-	if d.db != nil {
-		return d.pipeBegin(ctx, o)
+	if _, ok := beginSQL(o); !ok {
+		return nil, fmt.Errorf("tenant: unsupported isolation level %v", o.Isolation)
 	}
-	o.ReadOnly = o.ReadOnly || tc.ReadOnly
-	tx, err := b.BeginTx(ctx, &o)
+	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	query, args := SettingsStatement(tc, d.opts.AppRole, d.opts.StatementTimeout)
-	if err := tx.Exec(ctx, query, args, nil); err != nil {
-		return nil, errors.Join(fmt.Errorf("tenant: entering the tenant context: %w", err), tx.Rollback())
-	}
-	return tx, nil
+	return &pipeTx{d: d, conn: conn, ctx: ctx, tc: tc, opts: o, pending: true}, nil
 }
 
-// Exec runs query in an implicit transaction: BEGIN, settings, query, COMMIT.
+// Exec runs query in an implicit transaction: BEGIN, settings, query and
+// COMMIT in one round trip.
 func (d *Driver) Exec(ctx context.Context, query string, args, v any) error {
-	if d.db != nil {
-		return d.pipeExec(ctx, query, args, v)
-	}
-	tx, err := d.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := tx.Exec(ctx, query, args, v); err != nil {
-		return errors.Join(err, tx.Rollback())
-	}
-	return tx.Commit()
+	return d.pipeExec(ctx, query, args, v)
 }
 
-// Query runs query in an implicit transaction that ends (COMMIT, or ROLLBACK
-// when reading the rows failed) when the returned rows are closed. v must be
-// an *entsql.Rows, as ent passes.
+// Query runs query in an implicit transaction (BEGIN, settings, query and
+// COMMIT in one round trip); the rows are read into memory. v must be an
+// *entsql.Rows, as ent passes.
 func (d *Driver) Query(ctx context.Context, query string, args, v any) error {
 	rows, ok := v.(*entsql.Rows)
 	if !ok {
 		return fmt.Errorf("tenant: invalid rows type %T, expected *sql.Rows", v)
 	}
-	if d.db != nil {
-		return d.pipeQuery(ctx, query, args, rows)
-	}
-	tx, err := d.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := tx.Query(ctx, query, args, rows); err != nil {
-		return errors.Join(err, tx.Rollback())
-	}
-	rows.ColumnScanner = &txRows{ColumnScanner: rows.ColumnScanner, tx: tx}
-	return nil
+	return d.pipeQuery(ctx, query, args, rows)
 }
 
-// txRows ends its implicit transaction when closed.
-type txRows struct {
-	entsql.ColumnScanner
-	tx   dialect.Tx
-	done bool
+// enterErr wraps an error of the settings statement: ErrUnreachable when
+// mtdb_enter refused the tenant.
+func enterErr(err error) error {
+	if sqlState(err) == UnreachableCode {
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	return fmt.Errorf("tenant: entering the tenant context: %w", err)
 }
 
-// Close closes the rows, then commits the implicit transaction, or rolls it
-// back when iterating the rows reported an error.
-func (r *txRows) Close() error {
-	if r.done {
-		return r.ColumnScanner.Close()
+// sqlState returns the SQLSTATE of a PostgreSQL error, or "".
+func sqlState(err error) string {
+	var pe interface{ SQLState() string }
+	if errors.As(err, &pe) {
+		return pe.SQLState()
 	}
-	r.done = true
-	iterErr := r.ColumnScanner.Err()
-	closeErr := r.ColumnScanner.Close()
-	if iterErr != nil || closeErr != nil {
-		return errors.Join(closeErr, r.tx.Rollback())
-	}
-	return r.tx.Commit()
+	return ""
 }

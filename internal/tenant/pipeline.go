@@ -7,17 +7,16 @@ import (
 	"fmt"
 	"strings"
 
-	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// The pipelined path (DriverOptions.Pipeline). The statements and their
-// order are exactly those of the plain path — BEGIN [READ ONLY], the
-// settings statement, the work, COMMIT — but they are queued in one pgx
-// batch, so PostgreSQL receives them in one network round trip:
+// The pipelined engine. The statements and their order are those of a plain
+// transaction — BEGIN [READ ONLY], the settings statement, the work,
+// COMMIT — but they are queued in one pgx batch, so PostgreSQL receives
+// them in one network round trip:
 //   - a transaction (BeginTx) sends BEGIN and the settings statement
 //     together, then its statements one by one, then COMMIT or ROLLBACK;
 //   - a statement outside a transaction (Exec, Query) sends BEGIN, the
@@ -119,11 +118,12 @@ func (d *Driver) send(ctx context.Context, conn *sql.Conn, tc Context, o sql.TxO
 		} else {
 			seq.queue = extra
 		}
+		tc.markChecked()
 		br := pc.SendBatch(ctx, b)
 		_, err := br.Exec()
 		if err == nil {
 			if _, err = br.Exec(); err != nil {
-				err = fmt.Errorf("tenant: entering the tenant context: %w", err)
+				err = enterErr(err)
 			}
 		}
 		var r results = br
@@ -260,23 +260,6 @@ func (d *Driver) pipeQuery(ctx context.Context, query string, args any, rows *en
 	}
 	rows.ColumnScanner = buf
 	return nil
-}
-
-// pipeBegin starts a transaction: it takes a connection now, and sends
-// BEGIN and the settings statement together with the first statement.
-func (d *Driver) pipeBegin(ctx context.Context, o sql.TxOptions) (dialect.Tx, error) {
-	tc, ok := From(ctx)
-	if !ok {
-		return nil, ErrNoContext
-	}
-	if _, ok := beginSQL(o); !ok {
-		return nil, fmt.Errorf("tenant: unsupported isolation level %v", o.Isolation)
-	}
-	conn, err := d.db.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &pipeTx{d: d, conn: conn, ctx: ctx, tc: tc, opts: o, pending: true}, nil
 }
 
 func commitTag(tag pgconn.CommandTag, err error) error {

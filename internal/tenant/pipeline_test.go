@@ -82,8 +82,20 @@ func pipelined(t *testing.T) (dialect.Driver, *pgxpool.Pool, *tripRecorder, *pgt
 	db := sql.OpenDB(stdlib.GetPoolConnector(pool))
 	db.SetMaxIdleConns(0)
 	t.Cleanup(func() { _ = db.Close() })
-	drv := tenant.NewDriver(entsql.OpenDB(dialect.Postgres, db), tenant.DriverOptions{StatementTimeout: time.Second, Pipeline: true})
+	drv := tenant.NewDriver(db, tenant.DriverOptions{StatementTimeout: time.Second})
 	return drv, pool, rec, pg
+}
+
+// liveTenant inserts a parent tenant (as the owner) and returns its id:
+// every transaction checks that its tenant exists.
+func liveTenant(t *testing.T, pg *pgtest.DB) uuid.UUID {
+	t.Helper()
+	id := uuid.New()
+	if _, err := pg.OwnerPool(t).Exec(context.Background(), `INSERT INTO tenants (id, name, tenant_type, metadata, created_at, updated_at)
+		VALUES ($1, $2, 'parent', '{}', now(), now())`, id, "t-"+id.String()); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 func wantTrips(t *testing.T, name string, got, want [][]string) {
@@ -107,9 +119,9 @@ func wantTrips(t *testing.T, name string, got, want [][]string) {
 // same statements in the same order as the plain path, only in fewer round
 // trips.
 func TestPipelineStatementOrder(t *testing.T) {
-	drv, _, rec, _ := pipelined(t)
+	drv, _, rec, pg := pipelined(t)
 	settings, _ := tenant.SettingsStatement(tenant.Context{}, "", time.Second)
-	ctx := tenant.With(context.Background(), tenant.Context{TenantID: uuid.New(), Role: tenant.RoleMember, ReadOnly: true})
+	ctx := tenant.With(context.Background(), tenant.Context{TenantID: liveTenant(t, pg), Role: tenant.RoleMember, ReadOnly: true})
 	rec.take()
 
 	// The first time a statement runs on a connection it goes alone, after
@@ -238,8 +250,8 @@ func TestPipelineStatementOrder(t *testing.T) {
 // left, the login role again; and it is the same connection (rolled back,
 // not thrown away).
 func TestPipelineFailureLeavesNothing(t *testing.T) {
-	drv, pool, _, _ := pipelined(t)
-	ctx := tenant.With(context.Background(), tenant.Context{TenantID: uuid.New(), Role: tenant.RoleTenantAdmin})
+	drv, pool, _, pg := pipelined(t)
+	ctx := tenant.With(context.Background(), tenant.Context{TenantID: liveTenant(t, pg), Role: tenant.RoleTenantAdmin})
 	var pid int
 	if err := pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package tenant
 import (
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // DefaultAppRole is the restricted database role every transaction enters
@@ -12,19 +14,28 @@ const DefaultAppRole = "mtdb_app"
 // settingsSQL is the one statement that runs right after BEGIN. Every value
 // is bound, never pasted in, and every setting is transaction-local (the
 // third argument of set_config is true), so nothing survives COMMIT or
-// ROLLBACK on a pooled connection.
+// ROLLBACK on a pooled connection. Its last call, mtdb_enter (generated with
+// the policies, internal/migrate), is the tenant reach check and stores the
+// transaction's visible tenants for the policies: an unknown, deleted or
+// out-of-reach tenant fails the statement with SQLSTATE MT403, and with it
+// the transaction, before any work of the request ran.
 const settingsSQL = `SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true), ` +
-	`set_config('app.user_id', $3, true), set_config('app.role', $4, true), set_config('app.request_id', $5, true)`
+	`set_config('app.user_id', $3, true), set_config('app.role', $4, true), set_config('app.request_id', $5, true), ` +
+	`mtdb_enter($2, $6, $4)`
 
 // settingsTimeoutSQL is settingsSQL plus a transaction-local statement_timeout.
-const settingsTimeoutSQL = settingsSQL + `, set_config('statement_timeout', $6, true)`
+const settingsTimeoutSQL = settingsSQL + `, set_config('statement_timeout', $7, true)`
+
+// UnreachableCode is the SQLSTATE with which mtdb_enter refuses a tenant
+// the credentials may not act in (see settingsSQL).
+const UnreachableCode = "MT403"
 
 // SettingsStatement returns the statement (and its arguments) that enters
 // appRole and sets the transaction-local settings of c: role, app.tenant_id
 // (empty when no tenant), app.user_id, app.role, app.request_id and, when
-// statementTimeout > 0,
-// statement_timeout (in milliseconds). It must run inside a transaction, as
-// its first statement.
+// statementTimeout > 0, statement_timeout (in milliseconds), and checks
+// that c's credentials may act in c.TenantID (mtdb_enter). It must run
+// inside a transaction, as its first statement.
 //
 // This is the only place that knows how the settings reach PostgreSQL: a
 // deployment behind Citus (which forwards SET LOCAL but not set_config) or
@@ -37,7 +48,11 @@ func SettingsStatement(c Context, appRole string, statementTimeout time.Duration
 	if c.HasTenant() {
 		tenantID = c.TenantID.String()
 	}
-	args := []any{appRole, tenantID, c.UserID, string(c.Role), c.RequestID}
+	home := ""
+	if c.HomeTenantID != uuid.Nil {
+		home = c.HomeTenantID.String()
+	}
+	args := []any{appRole, tenantID, c.UserID, string(c.Role), c.RequestID, home}
 	if statementTimeout <= 0 {
 		return settingsSQL, args
 	}

@@ -10,6 +10,7 @@ import (
 	enttenant "github.com/mtdb/mtdb/ent/tenant"
 	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
+	"github.com/mtdb/mtdb/internal/tenant"
 )
 
 // Get returns the live tenant id if the caller can see it. Errors: NotFound.
@@ -86,4 +87,21 @@ func (s *Service) Hierarchy(ctx context.Context, id uuid.UUID) ([]*ent.Tenant, e
 		return nil, translate(err, "tenant")
 	}
 	return out, nil
+}
+
+// Enter checks that the caller may act in its effective tenant: the tenant
+// is live and is the credential's home tenant or one of its live direct
+// subsidiaries (any live tenant for a platform_admin). The database decides
+// (mtdb_enter, run by the settings statement of every transaction), so a
+// request whose work touched the database was checked already; Enter is for
+// one that did not. Errors: Forbidden (the same answer for an unknown,
+// deleted or out-of-reach tenant), Unavailable.
+func (s *Service) Enter(ctx context.Context) error {
+	tc, err := caller(ctx)
+	if err != nil || !tc.HasTenant() || tc.Checked() {
+		return err
+	}
+	tc.ReadOnly = true
+	_, err = s.client.Tenant.Query().Where(enttenant.ID(tc.TenantID)).Exist(tenant.With(ctx, tc))
+	return translate(err, "tenant")
 }
