@@ -181,8 +181,10 @@ func enterRole(ctx context.Context, tx *sql.Tx, appRole string) (entered bool, p
 	if !exists {
 		return false, problemNoRole, nil
 	}
-	query, args := tenant.SettingsStatement(tenant.Context{}, appRole, 0)
-	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+	// Only the role: the full settings statement calls mtdb_enter, which a
+	// database with pending migrations may not have yet (that is its own
+	// finding).
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('role', $1, true)`, appRole); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
 			return false, "the login role cannot enter this role (" + pgErr.Message + ")", nil
