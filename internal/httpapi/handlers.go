@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/internal/database"
 )
 
 // getHandler answers GET /<things>/:id with what get returns for the id,
@@ -37,4 +40,64 @@ func deleteHandler(del func(context.Context, uuid.UUID) error) echo.HandlerFunc 
 		}
 		return c.NoContent(http.StatusNoContent)
 	}
+}
+
+// listHandler answers GET /<things>: it reads the paging (listRequest),
+// passes it to list, which reads the list's filters (the query parameters
+// named by filters) and calls the service, and writes the page as
+// {"<key>": [...], "total_count", "limit", "offset", "next_cursor"}.
+func listHandler[T, J any](cur cursors, key string, filters []string, list func(echo.Context, database.Page) (database.Result[T], error), wire func(T) J) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := cur.listRequest(c, filters...)
+		if err != nil {
+			return err
+		}
+		res, err := list(c, p)
+		if err != nil {
+			return err
+		}
+		out := listBody[J]{key: key, items: make([]J, len(res.Items)), meta: listMeta{
+			TotalCount: res.Total, Limit: p.Limit, Offset: p.Offset,
+			NextCursor: cur.nextCursor(c, res.Next, filters...),
+		}}
+		for i, v := range res.Items {
+			out.items[i] = wire(v)
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+}
+
+// listMeta is what every list answer carries besides its items. total_count
+// is null with ?count=none; next_cursor is null on the last page.
+type listMeta struct {
+	TotalCount *int    `json:"total_count"`
+	Limit      int     `json:"limit"`
+	Offset     int     `json:"offset"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// listBody is a list answer: the items under key, then listMeta.
+type listBody[J any] struct {
+	key   string
+	items []J
+	meta  listMeta
+}
+
+// MarshalJSON writes {"<key>": items, ...meta}.
+func (b listBody[J]) MarshalJSON() ([]byte, error) {
+	k, err := json.Marshal(b.key)
+	if err != nil {
+		return nil, err
+	}
+	items, err := json.Marshal(b.items)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := json.Marshal(b.meta)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(k)+len(items)+len(meta)+3)
+	out = append(append(append(append(out, '{'), k...), ':'), items...)
+	return append(append(out, ','), meta[1:]...), nil
 }

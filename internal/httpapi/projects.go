@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/projects"
 )
 
@@ -20,13 +21,6 @@ type projectJSON struct {
 	OwnerID     uuid.UUID `json:"owner_id"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-type projectList struct {
-	Projects   []projectJSON `json:"projects"`
-	TotalCount int           `json:"total_count"`
-	Limit      int           `json:"limit"`
-	Offset     int           `json:"offset"`
 }
 
 // createProjectRequest is the body of POST /projects.
@@ -62,10 +56,10 @@ type projectHandlers struct{ svc *projects.Service }
 // behind mw (the tenant-context middleware). mw goes on the routes rather
 // than on a group: Echo answers an unknown method on a path of a group that
 // has middleware with 404 instead of 405.
-func registerProjects(g *echo.Group, svc *projects.Service, mw ...echo.MiddlewareFunc) {
+func registerProjects(g *echo.Group, svc *projects.Service, cur cursors, mw ...echo.MiddlewareFunc) {
 	h := projectHandlers{svc: svc}
 	g.POST("/projects", h.create, mw...)
-	g.GET("/projects", h.list, mw...)
+	g.GET("/projects", listHandler(cur, "projects", projectFilters, h.list, toProjectJSON), mw...)
 	g.GET("/projects/:id", getHandler(svc.Get, toProjectJSON), mw...)
 	g.PATCH("/projects/:id", h.update, mw...)
 	g.DELETE("/projects/:id", deleteHandler(svc.Delete), mw...)
@@ -91,26 +85,15 @@ func (h projectHandlers) create(c echo.Context) error {
 	return created(c, p.ID, toProjectJSON(p))
 }
 
-func (h projectHandlers) list(c echo.Context) error {
-	pg, err := listPage(c)
-	if err != nil {
-		return err
-	}
+// projectFilters are the filter parameters of GET /projects.
+var projectFilters = []string{"owner_id"}
+
+func (h projectHandlers) list(c echo.Context, p database.Page) (database.Result[*ent.Project], error) {
 	owner, err := queryUUID(c, "owner_id")
 	if err != nil {
-		return err
+		return database.Result[*ent.Project]{}, err
 	}
-	items, total, err := h.svc.List(c.Request().Context(), projects.ListParams{
-		OwnerID: owner, Limit: pg.Limit, Offset: pg.Offset,
-	})
-	if err != nil {
-		return err
-	}
-	out := projectList{Projects: make([]projectJSON, 0, len(items)), TotalCount: total, Limit: pg.Limit, Offset: pg.Offset}
-	for _, p := range items {
-		out.Projects = append(out.Projects, toProjectJSON(p))
-	}
-	return c.JSON(http.StatusOK, out)
+	return h.svc.List(c.Request().Context(), projects.ListParams{OwnerID: owner, Page: p})
 }
 
 func (h projectHandlers) update(c echo.Context) error {

@@ -9,8 +9,8 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// pageParams are the paging parameters of every list.
-var pageParams = []string{"limit", "offset"}
+// pageParams are the paging parameters of every list (cursor.go).
+var pageParams = []string{"limit", "offset", "after", "count"}
 
 // queryParams declares the query parameters each tenant endpoint accepts,
 // by "METHOD route"; a route not named here accepts none. Anything else is

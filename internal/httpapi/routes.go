@@ -32,9 +32,10 @@ func (s *Server) routes() {
 	if s.cfg.RateLimit.TenantRequestsPerSecond > 0 {
 		tc = append(tc, tenantRateLimit(s.cfg.RateLimit)) // per effective tenant, after the per-IP limit
 	}
-	tc = append(tc, knownQuery)                  // only the query parameters the route declares (query.go)
-	tc = append(tc, s.idempotent)                // Idempotency-Key on writes: one transaction, the answer stored with the write
-	registerTenants(v1, s.deps.Tenants, tc...)   // /tenants, /tenants/:id, /tenants/:id/hierarchy
-	registerUsers(v1, s.deps.Users, tc...)       // /users, /users/:id
-	registerProjects(v1, s.deps.Projects, tc...) // /projects, /projects/:id
+	tc = append(tc, knownQuery)                       // only the query parameters the route declares (query.go)
+	tc = append(tc, s.idempotent)                     // Idempotency-Key on writes: one transaction, the answer stored with the write
+	cur := newCursors(s.cfg.JWT.SecretKey)            // signs next_cursor
+	registerTenants(v1, s.deps.Tenants, cur, tc...)   // /tenants, /tenants/:id, /tenants/:id/hierarchy
+	registerUsers(v1, s.deps.Users, cur, tc...)       // /users, /users/:id
+	registerProjects(v1, s.deps.Projects, cur, tc...) // /projects, /projects/:id
 }

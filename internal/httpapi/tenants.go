@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/tenants"
 )
 
@@ -22,13 +23,6 @@ type tenantJSON struct {
 	Metadata       map[string]any `json:"metadata"`
 	CreatedAt      time.Time      `json:"created_at"`
 	UpdatedAt      time.Time      `json:"updated_at"`
-}
-
-type tenantList struct {
-	Tenants    []tenantJSON `json:"tenants"`
-	TotalCount int          `json:"total_count"`
-	Limit      int          `json:"limit"`
-	Offset     int          `json:"offset"`
 }
 
 // createTenantRequest is the body of POST /tenants.
@@ -75,10 +69,10 @@ type tenantHandlers struct{ svc *tenants.Service }
 // behind mw (the tenant-context middleware). mw goes on the routes rather
 // than on a group: Echo answers an unknown method on a path of a group that
 // has middleware with 404 instead of 405.
-func registerTenants(g *echo.Group, svc *tenants.Service, mw ...echo.MiddlewareFunc) {
+func registerTenants(g *echo.Group, svc *tenants.Service, cur cursors, mw ...echo.MiddlewareFunc) {
 	h := tenantHandlers{svc: svc}
 	g.POST("/tenants", h.create, mw...)
-	g.GET("/tenants", h.list, mw...)
+	g.GET("/tenants", listHandler(cur, "tenants", tenantFilters, h.list, toTenantJSON), mw...)
 	g.GET("/tenants/:id", getHandler(svc.Get, toTenantJSON), mw...)
 	g.PUT("/tenants/:id", h.update, mw...)
 	g.PATCH("/tenants/:id", h.update, mw...)
@@ -107,24 +101,11 @@ func (h tenantHandlers) create(c echo.Context) error {
 	return created(c, t.ID, toTenantJSON(t))
 }
 
-func (h tenantHandlers) list(c echo.Context) error {
-	p, err := listPage(c)
-	if err != nil {
-		return err
-	}
-	typ, err := queryEnum(c, "tenant_type", tenants.TypeParent, tenants.TypeSubsidiary)
-	if err != nil {
-		return err
-	}
-	items, total, err := h.svc.List(c.Request().Context(), tenants.ListParams{Type: typ, Limit: p.Limit, Offset: p.Offset})
-	if err != nil {
-		return err
-	}
-	out := tenantList{Tenants: make([]tenantJSON, 0, len(items)), TotalCount: total, Limit: p.Limit, Offset: p.Offset}
-	for _, t := range items {
-		out.Tenants = append(out.Tenants, toTenantJSON(t))
-	}
-	return c.JSON(http.StatusOK, out)
+// tenantFilters are the filter parameters of GET /tenants.
+var tenantFilters = []string{"tenant_type"}
+
+func (h tenantHandlers) list(c echo.Context, p database.Page) (database.Result[*ent.Tenant], error) {
+	return h.svc.List(c.Request().Context(), tenants.ListParams{Type: c.QueryParam("tenant_type"), Page: p})
 }
 
 func (h tenantHandlers) update(c echo.Context) error {

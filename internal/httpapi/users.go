@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/users"
 )
 
@@ -20,13 +21,6 @@ type userJSON struct {
 	Role        string    `json:"role"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-type userList struct {
-	Users      []userJSON `json:"users"`
-	TotalCount int        `json:"total_count"`
-	Limit      int        `json:"limit"`
-	Offset     int        `json:"offset"`
 }
 
 // createUserRequest is the body of POST /users; role defaults to member.
@@ -58,14 +52,17 @@ func toUserJSON(u *ent.User) userJSON {
 
 type userHandlers struct{ svc *users.Service }
 
+// userFilters are the filter parameters of GET /users.
+var userFilters = []string{"email", "role"}
+
 // registerUsers adds the /users routes to g (the /api/v1 group), each
 // behind mw (the tenant-context middleware). mw goes on the routes rather
 // than on a group: Echo answers an unknown method on a path of a group that
 // has middleware with 404 instead of 405.
-func registerUsers(g *echo.Group, svc *users.Service, mw ...echo.MiddlewareFunc) {
+func registerUsers(g *echo.Group, svc *users.Service, cur cursors, mw ...echo.MiddlewareFunc) {
 	h := userHandlers{svc: svc}
 	g.POST("/users", h.create, mw...)
-	g.GET("/users", h.list, mw...)
+	g.GET("/users", listHandler(cur, "users", userFilters, h.list, toUserJSON), mw...)
 	g.GET("/users/:id", getHandler(svc.Get, toUserJSON), mw...)
 	g.PATCH("/users/:id", h.update, mw...)
 	g.DELETE("/users/:id", deleteHandler(svc.Delete), mw...)
@@ -85,26 +82,10 @@ func (h userHandlers) create(c echo.Context) error {
 	return created(c, u.ID, toUserJSON(u))
 }
 
-func (h userHandlers) list(c echo.Context) error {
-	p, err := listPage(c)
-	if err != nil {
-		return err
-	}
-	role, err := queryEnum(c, "role", users.RoleTenantAdmin, users.RoleMember)
-	if err != nil {
-		return err
-	}
-	items, total, err := h.svc.List(c.Request().Context(), users.ListParams{
-		Email: c.QueryParam("email"), Role: role, Limit: p.Limit, Offset: p.Offset,
+func (h userHandlers) list(c echo.Context, p database.Page) (database.Result[*ent.User], error) {
+	return h.svc.List(c.Request().Context(), users.ListParams{
+		Email: c.QueryParam("email"), Role: c.QueryParam("role"), Page: p,
 	})
-	if err != nil {
-		return err
-	}
-	out := userList{Users: make([]userJSON, 0, len(items)), TotalCount: total, Limit: p.Limit, Offset: p.Offset}
-	for _, u := range items {
-		out.Users = append(out.Users, toUserJSON(u))
-	}
-	return c.JSON(http.StatusOK, out)
 }
 
 func (h userHandlers) update(c echo.Context) error {

@@ -53,11 +53,9 @@ type UpdateInput struct {
 }
 
 // ListParams filter and page List; a nil OwnerID lists every owner's.
-// Limit is 1–1000 and Offset ≥ 0 (Invalid otherwise).
 type ListParams struct {
 	OwnerID *uuid.UUID
-	Limit   int
-	Offset  int
+	Page    database.Page
 }
 
 // Create creates a project in the caller's effective tenant and returns it.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
 	"github.com/mtdb/mtdb/internal/projects"
 	"github.com/mtdb/mtdb/internal/servicetest"
@@ -130,15 +131,15 @@ func TestIsolation(t *testing.T) {
 	}
 	names := func(ctx context.Context, p projects.ListParams) string {
 		t.Helper()
-		if p.Limit == 0 {
-			p.Limit = 100
+		if p.Page.Limit == 0 {
+			p.Page.Limit = 100
 		}
-		items, _, err := w.svc.List(ctx, p)
+		res, err := w.svc.List(ctx, p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out []string
-		for _, x := range items {
+		for _, x := range res.Items {
 			out = append(out, x.Name)
 		}
 		return strings.Join(out, ",")
@@ -153,7 +154,7 @@ func TestIsolation(t *testing.T) {
 		{w.adminB, projects.ListParams{}, "B project"},
 		{w.platform, projects.ListParams{}, ""},
 		{w.memberA, projects.ListParams{OwnerID: &w.userA1.ID}, "A1 project"},
-		{w.memberA, projects.ListParams{Offset: 1}, "A1 project"},
+		{w.memberA, projects.ListParams{Page: database.Page{Offset: 1}}, "A1 project"},
 	} {
 		if got := names(c.ctx, c.p); got != c.want {
 			t.Fatalf("list %+v: got %q, want %q", c.p, got, c.want)

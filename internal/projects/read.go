@@ -3,6 +3,7 @@ package projects
 import (
 	"context"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
@@ -25,33 +26,30 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.Project, error) {
 }
 
 // List returns one page of the projects the caller can see, ordered by
-// created_at then id, and their total count.
-func (s *Service) List(ctx context.Context, p ListParams) ([]*ent.Project, int, error) {
+// created_at then id, with their total count unless p.Page.NoCount.
+// Errors: Invalid (paging).
+func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.Project], error) {
 	if _, ok := tenant.From(ctx); !ok {
-		return nil, 0, tenant.ErrNoContext
-	}
-	if err := database.CheckPage(p.Limit, p.Offset); err != nil {
-		return nil, 0, err
+		return database.Result[*ent.Project]{}, tenant.ErrNoContext
 	}
 	var preds []predicate.Project
 	if p.OwnerID != nil {
 		preds = append(preds, project.OwnerID(*p.OwnerID))
 	}
-	var (
-		items []*ent.Project
-		total int
-	)
-	err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
-		q := tx.Project.Query().Where(preds...)
-		var err error
-		if total, err = q.Clone().Count(ctx); err != nil {
-			return err
-		}
-		items, err = q.Order(project.ByCreatedAt(), project.ByID()).Limit(p.Limit).Offset(p.Offset).All(ctx)
-		return err
-	})
-	if err != nil {
-		return nil, 0, translate(err)
+	where := make([]func(*sql.Selector), len(preds))
+	for i, p := range preds {
+		where[i] = p
 	}
-	return items, total, nil
+	res, err := database.ListPage(ctx, s.client, database.List[*ent.Project]{
+		Table: project.Table, TenantScoped: true, Filtered: len(preds) > 0, Where: where,
+		Query: func(ctx context.Context, mod func(*sql.Selector)) ([]*ent.Project, error) {
+			q := s.client.Project.Query().Where(preds...).Order(project.ByCreatedAt(), project.ByID())
+			q.Modify(mod)
+			return q.All(ctx)
+		},
+		Count: func(ctx context.Context) (int, error) { return s.client.Project.Query().Where(preds...).Count(ctx) },
+		Key:   func(p *ent.Project) database.Position { return database.Position{CreatedAt: p.CreatedAt, ID: p.ID} },
+		Value: (*ent.Project).Value,
+	}, p.Page)
+	return res, translate(err)
 }

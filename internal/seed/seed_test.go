@@ -48,24 +48,24 @@ func TestDemoIsIdempotentAndIsolated(t *testing.T) {
 		return tenant.With(ctx, tenant.Context{TenantID: id, Role: tenant.RoleMember})
 	}
 	platform := tenant.With(ctx, tenant.Context{Role: tenant.RolePlatformAdmin})
-	_, total, err := tenants.NewService(d.Ent).List(platform, tenants.ListParams{Limit: 100})
-	if err != nil || total != 3 {
-		t.Fatalf("tenants: %d %v", total, err)
+	res, err := tenants.NewService(d.Ent).List(platform, tenants.ListParams{Page: database.Page{Limit: 100}})
+	if err != nil || *res.Total != 3 {
+		t.Fatalf("tenants: %+v %v", res, err)
 	}
 	h, err := tenants.NewService(d.Ent).Hierarchy(as(first.Organisation.ID), first.Organisation.ID)
 	if err != nil || len(h) != 2 || h[1].ID != first.Subsidiary.ID {
 		t.Fatalf("hierarchy: %v %v", h, err)
 	}
 	count := func(id uuid.UUID) (int, int) {
-		_, nu, err := users.NewService(d.Ent).List(as(id), users.ListParams{Limit: 100})
+		nu, err := users.NewService(d.Ent).List(as(id), users.ListParams{Page: database.Page{Limit: 100}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, np, err := projects.NewService(d.Ent).List(as(id), projects.ListParams{Limit: 100})
+		np, err := projects.NewService(d.Ent).List(as(id), projects.ListParams{Page: database.Page{Limit: 100}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return nu, np
+		return *nu.Total, *np.Total
 	}
 	// The organisation sees its subsidiary's rows too; the other sees only its own.
 	for _, c := range []struct {

@@ -3,6 +3,7 @@ package tenants
 import (
 	"context"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
@@ -26,13 +27,11 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.Tenant, error) {
 }
 
 // List returns one page of the live tenants the caller can see, ordered by
-// created_at then id, and the total count. Errors: Invalid (Type).
-func (s *Service) List(ctx context.Context, p ListParams) ([]*ent.Tenant, int, error) {
+// created_at then id, with their total count unless p.Page.NoCount.
+// Errors: Invalid (Type, paging).
+func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.Tenant], error) {
 	if _, err := caller(ctx); err != nil {
-		return nil, 0, err
-	}
-	if err := database.CheckPage(p.Limit, p.Offset); err != nil {
-		return nil, 0, err
+		return database.Result[*ent.Tenant]{}, err
 	}
 	preds := []predicate.Tenant{enttenant.DeletedAtIsNil()}
 	switch p.Type {
@@ -40,26 +39,24 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]*ent.Tenant, int, e
 	case TypeParent, TypeSubsidiary:
 		preds = append(preds, enttenant.TenantTypeEQ(enttenant.TenantType(p.Type)))
 	default:
-		return nil, 0, errs.Invalid("tenant_type", "must be parent or subsidiary")
+		return database.Result[*ent.Tenant]{}, errs.Invalid("tenant_type", "must be parent or subsidiary")
 	}
-	var (
-		items []*ent.Tenant
-		total int
-	)
-	err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
-		q := tx.Tenant.Query().Where(preds...)
-		var err error
-		if total, err = q.Clone().Count(ctx); err != nil {
-			return err
-		}
-		items, err = q.Order(enttenant.ByCreatedAt(), enttenant.ByID()).
-			Limit(p.Limit).Offset(p.Offset).All(ctx)
-		return err
-	})
-	if err != nil {
-		return nil, 0, translate(err, "tenant")
+	where := make([]func(*sql.Selector), len(preds))
+	for i, p := range preds {
+		where[i] = p
 	}
-	return items, total, nil
+	res, err := database.ListPage(ctx, s.client, database.List[*ent.Tenant]{
+		Table: enttenant.Table, Filtered: true, Where: where,
+		Query: func(ctx context.Context, mod func(*sql.Selector)) ([]*ent.Tenant, error) {
+			q := s.client.Tenant.Query().Where(preds...).Order(enttenant.ByCreatedAt(), enttenant.ByID())
+			q.Modify(mod)
+			return q.All(ctx)
+		},
+		Count: func(ctx context.Context) (int, error) { return s.client.Tenant.Query().Where(preds...).Count(ctx) },
+		Key:   func(t *ent.Tenant) database.Position { return database.Position{CreatedAt: t.CreatedAt, ID: t.ID} },
+		Value: (*ent.Tenant).Value,
+	}, p.Page)
+	return res, translate(err, "tenant")
 }
 
 // Hierarchy returns the live tenant id followed by its live subsidiaries

@@ -60,12 +60,11 @@ type UpdateInput struct {
 	ParentTenantID    *uuid.UUID
 }
 
-// ListParams filter and page List. Type is "", TypeParent or TypeSubsidiary;
-// Limit is 1–1000 and Offset ≥ 0 (Invalid otherwise).
+// ListParams filter and page List. Type is "", TypeParent or TypeSubsidiary
+// (Invalid otherwise).
 type ListParams struct {
-	Type   string
-	Limit  int
-	Offset int
+	Type string
+	Page database.Page
 }
 
 // Create creates a tenant and returns it. Errors: Forbidden (member; a

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
 	"github.com/mtdb/mtdb/internal/servicetest"
 	"github.com/mtdb/mtdb/internal/tenant"
@@ -128,14 +129,14 @@ func TestVisibility(t *testing.T) {
 	}
 	list := func(ctx context.Context, p tenants.ListParams) ([]uuid.UUID, int) {
 		t.Helper()
-		if p.Limit == 0 {
-			p.Limit = 100
+		if p.Page.Limit == 0 {
+			p.Page.Limit = 100
 		}
-		items, total, err := w.svc.List(ctx, p)
+		res, err := w.svc.List(ctx, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ids(items), total
+		return ids(res.Items), *res.Total
 	}
 	eq := func(got, want []uuid.UUID) {
 		t.Helper()
@@ -162,12 +163,12 @@ func TestVisibility(t *testing.T) {
 	if total != 2 {
 		t.Fatalf("total %d parents, want 2", total)
 	}
-	got, total = list(w.platform, tenants.ListParams{Limit: 2, Offset: 1})
+	got, total = list(w.platform, tenants.ListParams{Page: database.Page{Limit: 2, Offset: 1}})
 	eq(got, []uuid.UUID{w.B.ID, w.A2.ID})
 	if total != 4 {
 		t.Fatalf("total %d, want 4", total)
 	}
-	if _, _, err := w.svc.List(w.platform, tenants.ListParams{Type: "bogus", Limit: 10}); err == nil {
+	if _, err := w.svc.List(w.platform, tenants.ListParams{Type: "bogus", Page: database.Page{Limit: 10}}); err == nil {
 		t.Fatal("bogus tenant_type accepted")
 	}
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
 	"github.com/mtdb/mtdb/internal/servicetest"
 	"github.com/mtdb/mtdb/internal/tenants"
@@ -111,9 +112,9 @@ func TestDelete(t *testing.T) {
 	if err != nil || len(h) != 2 {
 		t.Fatalf("hierarchy after delete: %v %v", h, err)
 	}
-	items, total, err := w.svc.List(w.platform, tenants.ListParams{Limit: 100})
-	if err != nil || total != 3 || len(items) != 3 {
-		t.Fatalf("list after delete: %d %d %v", total, len(items), err)
+	res, err := w.svc.List(w.platform, tenants.ListParams{Page: database.Page{Limit: 100}})
+	if err != nil || *res.Total != 3 || len(res.Items) != 3 {
+		t.Fatalf("list after delete: %+v %v", res, err)
 	}
 	_, err = w.svc.Update(w.adminA, w.A1.ID, tenants.UpdateInput{Name: servicetest.Ptr("back")})
 	servicetest.WantKind(t, err, errs.KindNotFound)

@@ -3,6 +3,7 @@ package users
 import (
 	"context"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
@@ -26,13 +27,11 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.User, error) {
 }
 
 // List returns one page of the users the caller can see, ordered by
-// created_at then id, and their total count. Errors: Invalid (Role).
-func (s *Service) List(ctx context.Context, p ListParams) ([]*ent.User, int, error) {
+// created_at then id, with their total count unless p.Page.NoCount.
+// Errors: Invalid (Role, paging).
+func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.User], error) {
 	if _, ok := tenant.From(ctx); !ok {
-		return nil, 0, tenant.ErrNoContext
-	}
-	if err := database.CheckPage(p.Limit, p.Offset); err != nil {
-		return nil, 0, err
+		return database.Result[*ent.User]{}, tenant.ErrNoContext
 	}
 	var preds []predicate.User
 	if p.Email != "" {
@@ -40,26 +39,26 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]*ent.User, int, err
 		preds = append(preds, user.EmailEQ(checkEmail(p.Email, bad)))
 	}
 	if p.Role != "" {
-		if p.Role != RoleTenantAdmin && p.Role != RoleMember {
-			return nil, 0, errs.Invalid("role", "must be tenant_admin or member")
+		bad := map[string]string{}
+		if checkRole(p.Role, bad); len(bad) > 0 {
+			return database.Result[*ent.User]{}, errs.Fields(bad)
 		}
 		preds = append(preds, user.RoleEQ(user.Role(p.Role)))
 	}
-	var (
-		items []*ent.User
-		total int
-	)
-	err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
-		q := tx.User.Query().Where(preds...)
-		var err error
-		if total, err = q.Clone().Count(ctx); err != nil {
-			return err
-		}
-		items, err = q.Order(user.ByCreatedAt(), user.ByID()).Limit(p.Limit).Offset(p.Offset).All(ctx)
-		return err
-	})
-	if err != nil {
-		return nil, 0, translate(err)
+	where := make([]func(*sql.Selector), len(preds))
+	for i, p := range preds {
+		where[i] = p
 	}
-	return items, total, nil
+	res, err := database.ListPage(ctx, s.client, database.List[*ent.User]{
+		Table: user.Table, TenantScoped: true, Filtered: len(preds) > 0, Where: where,
+		Query: func(ctx context.Context, mod func(*sql.Selector)) ([]*ent.User, error) {
+			q := s.client.User.Query().Where(preds...).Order(user.ByCreatedAt(), user.ByID())
+			q.Modify(mod)
+			return q.All(ctx)
+		},
+		Count: func(ctx context.Context) (int, error) { return s.client.User.Query().Where(preds...).Count(ctx) },
+		Key:   func(u *ent.User) database.Position { return database.Position{CreatedAt: u.CreatedAt, ID: u.ID} },
+		Value: (*ent.User).Value,
+	}, p.Page)
+	return res, translate(err)
 }

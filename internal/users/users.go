@@ -58,13 +58,12 @@ type UpdateInput struct {
 }
 
 // ListParams filter and page List. Email matches exactly (after
-// normalisation); Role is "", RoleTenantAdmin or RoleMember; Limit is
-// 1–1000 and Offset ≥ 0 (Invalid otherwise).
+// normalisation); Role is "", RoleTenantAdmin or RoleMember (Invalid
+// otherwise).
 type ListParams struct {
-	Email  string
-	Role   string
-	Limit  int
-	Offset int
+	Email string
+	Role  string
+	Page  database.Page
 }
 
 // Create creates a user in the caller's effective tenant and returns it.

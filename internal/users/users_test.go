@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/ent"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
 	"github.com/mtdb/mtdb/internal/projects"
 	"github.com/mtdb/mtdb/internal/servicetest"
@@ -114,18 +115,18 @@ func TestReadIsolation(t *testing.T) {
 
 	emails := func(ctx context.Context, p users.ListParams) []string {
 		t.Helper()
-		if p.Limit == 0 {
-			p.Limit = 100
+		if p.Page.Limit == 0 {
+			p.Page.Limit = 100
 		}
-		items, total, err := w.svc.List(ctx, p)
+		res, err := w.svc.List(ctx, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if total < len(items) {
-			t.Fatalf("total %d < %d items", total, len(items))
+		if *res.Total < len(res.Items) {
+			t.Fatalf("total %d < %d items", *res.Total, len(res.Items))
 		}
 		var out []string
-		for _, u := range items {
+		for _, u := range res.Items {
 			out = append(out, u.Email)
 		}
 		return out
@@ -142,8 +143,8 @@ func TestReadIsolation(t *testing.T) {
 	check(emails(w.platform, users.ListParams{})) // no tenant: no rows
 	check(emails(w.memberA, users.ListParams{Role: "tenant_admin"}), "boss@example.com")
 	check(emails(w.memberA, users.ListParams{Email: " A1@Example.com"}), "a1@example.com")
-	check(emails(w.memberA, users.ListParams{Limit: 1, Offset: 1}), "a1@example.com")
-	if _, _, err := w.svc.List(w.memberA, users.ListParams{Role: "bogus", Limit: 10}); errs.KindOf(err) != errs.KindInvalid {
+	check(emails(w.memberA, users.ListParams{Page: database.Page{Limit: 1, Offset: 1}}), "a1@example.com")
+	if _, err := w.svc.List(w.memberA, users.ListParams{Role: "bogus", Page: database.Page{Limit: 10}}); errs.KindOf(err) != errs.KindInvalid {
 		t.Fatalf("role=bogus: %v", err)
 	}
 
