@@ -78,25 +78,34 @@ AS $$
 DECLARE
   bucket smallint := pg_backend_pid() % 16;
 BEGIN
-  IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows) VALUES (NEW.tenant_id, TG_TABLE_NAME, bucket, 1)
-    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows + 1;
-  END IF;
-  IF TG_OP IN ('DELETE', 'UPDATE') THEN
-    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows) VALUES (OLD.tenant_id, TG_TABLE_NAME, bucket, -1)
-    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows - 1;
+  IF TG_LEVEL = 'ROW' THEN
+    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows)
+    VALUES (NEW.tenant_id, TG_TABLE_NAME, bucket, 1), (OLD.tenant_id, TG_TABLE_NAME, bucket, -1)
+    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows + EXCLUDED.rows;
+  ELSIF TG_OP = 'INSERT' THEN
+    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows)
+    SELECT n.tenant_id, TG_TABLE_NAME, bucket, count(*) FROM mtdb_new n GROUP BY n.tenant_id
+    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows + EXCLUDED.rows;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows)
+    SELECT o.tenant_id, TG_TABLE_NAME, bucket, -count(*) FROM mtdb_old o GROUP BY o.tenant_id
+    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows + EXCLUDED.rows;
   END IF;
   RETURN NULL;
 END
 $$;
 -- Row counts of users
-DROP TRIGGER IF EXISTS "users_count" ON "users";
-CREATE TRIGGER "users_count" AFTER INSERT OR DELETE ON "users" FOR EACH ROW EXECUTE FUNCTION mtdb_count_rows();
+DROP TRIGGER IF EXISTS "users_count_insert" ON "users";
+CREATE TRIGGER "users_count_insert" AFTER INSERT ON "users" REFERENCING NEW TABLE AS mtdb_new FOR EACH STATEMENT EXECUTE FUNCTION mtdb_count_rows();
+DROP TRIGGER IF EXISTS "users_count_delete" ON "users";
+CREATE TRIGGER "users_count_delete" AFTER DELETE ON "users" REFERENCING OLD TABLE AS mtdb_old FOR EACH STATEMENT EXECUTE FUNCTION mtdb_count_rows();
 DROP TRIGGER IF EXISTS "users_count_move" ON "users";
 CREATE TRIGGER "users_count_move" AFTER UPDATE OF tenant_id ON "users" FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id) EXECUTE FUNCTION mtdb_count_rows();
 -- Row counts of projects
-DROP TRIGGER IF EXISTS "projects_count" ON "projects";
-CREATE TRIGGER "projects_count" AFTER INSERT OR DELETE ON "projects" FOR EACH ROW EXECUTE FUNCTION mtdb_count_rows();
+DROP TRIGGER IF EXISTS "projects_count_insert" ON "projects";
+CREATE TRIGGER "projects_count_insert" AFTER INSERT ON "projects" REFERENCING NEW TABLE AS mtdb_new FOR EACH STATEMENT EXECUTE FUNCTION mtdb_count_rows();
+DROP TRIGGER IF EXISTS "projects_count_delete" ON "projects";
+CREATE TRIGGER "projects_count_delete" AFTER DELETE ON "projects" REFERENCING OLD TABLE AS mtdb_old FOR EACH STATEMENT EXECUTE FUNCTION mtdb_count_rows();
 DROP TRIGGER IF EXISTS "projects_count_move" ON "projects";
 CREATE TRIGGER "projects_count_move" AFTER UPDATE OF tenant_id ON "projects" FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id) EXECUTE FUNCTION mtdb_count_rows();
 -- Row counts of idempotency_keys

@@ -141,11 +141,11 @@ func (l List[T]) modifier(p Page) func(*entsql.Selector) {
 			s.Where(entsql.CompositeGT(s.Columns("created_at", "id"), p.After.CreatedAt, p.After.ID))
 		}
 		s.Limit(p.Limit + 1) // one more: is there a next page?
-		if p.Offset > 0 {
-			s.Offset(p.Offset)
-		}
 		if l.TenantScoped {
 			perTenant(s, p.Offset+p.Limit+1)
+		}
+		if p.Offset > 0 {
+			s.Offset(p.Offset)
 		}
 		if !p.NoCount {
 			s.AppendSelectExprAs(l.totalExpr(), totalColumn)
@@ -168,7 +168,6 @@ func perTenant(s *entsql.Selector, rows int) {
 	inner := s.Clone()
 	inner.Where(entsql.ExprP(fmt.Sprintf(`%s = "v"."tid"`, inner.C("tenant_id"))))
 	inner.Limit(rows)
-	inner.Offset(0)
 	s.SetP(nil)
 	s.FromExpr(entsql.ExprFunc(func(b *entsql.Builder) {
 		b.WriteString(`unnest(mtdb_visible_tenants()) AS "v"("tid") CROSS JOIN LATERAL `)

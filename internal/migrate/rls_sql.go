@@ -131,10 +131,12 @@ BEGIN
   );
 END
 $$`,
-	// mtdb_count_rows keeps row_counts: +1 for an inserted row, -1 for a
-	// deleted one, both for a row moved to another tenant. The slot is the
-	// backend's, so concurrent transactions of one tenant update different
-	// rows instead of queueing on one.
+	// mtdb_count_rows keeps row_counts: per statement (a bulk insert adds
+	// one row per tenant, not one per inserted row), +n per tenant for
+	// inserted rows, -n for deleted ones; a row moved to another tenant
+	// (never done by the API: tenant_id is immutable there) counts as both.
+	// The slot is the backend's, so concurrent transactions of one tenant
+	// update different rows instead of queueing on one.
 	`CREATE OR REPLACE FUNCTION mtdb_count_rows() RETURNS trigger
 LANGUAGE plpgsql
 ` + pinnedSearchPath + `
@@ -142,13 +144,18 @@ AS $$
 DECLARE
   bucket smallint := pg_backend_pid() % 16;
 BEGIN
-  IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows) VALUES (NEW.tenant_id, TG_TABLE_NAME, bucket, 1)
-    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows + 1;
-  END IF;
-  IF TG_OP IN ('DELETE', 'UPDATE') THEN
-    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows) VALUES (OLD.tenant_id, TG_TABLE_NAME, bucket, -1)
-    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows - 1;
+  IF TG_LEVEL = 'ROW' THEN
+    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows)
+    VALUES (NEW.tenant_id, TG_TABLE_NAME, bucket, 1), (OLD.tenant_id, TG_TABLE_NAME, bucket, -1)
+    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows + EXCLUDED.rows;
+  ELSIF TG_OP = 'INSERT' THEN
+    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows)
+    SELECT n.tenant_id, TG_TABLE_NAME, bucket, count(*) FROM mtdb_new n GROUP BY n.tenant_id
+    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows + EXCLUDED.rows;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO row_counts AS c (tenant_id, table_name, slot, rows)
+    SELECT o.tenant_id, TG_TABLE_NAME, bucket, -count(*) FROM mtdb_old o GROUP BY o.tenant_id
+    ON CONFLICT (tenant_id, table_name, slot) DO UPDATE SET rows = c.rows + EXCLUDED.rows;
   END IF;
   RETURN NULL;
 END
@@ -240,12 +247,19 @@ func countSQL(table string) []string {
 		return nil
 	}
 	t := quoteIdent(table)
-	return []string{
-		fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", quoteIdent(table+"_count"), t),
-		fmt.Sprintf("CREATE TRIGGER %s AFTER INSERT OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION mtdb_count_rows()", quoteIdent(table+"_count"), t),
-		fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", quoteIdent(table+"_count_move"), t),
-		fmt.Sprintf("CREATE TRIGGER %s AFTER UPDATE OF tenant_id ON %s FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id) EXECUTE FUNCTION mtdb_count_rows()", quoteIdent(table+"_count_move"), t),
+	var out []string
+	for _, tr := range []struct{ name, when string }{
+		{"_count_insert", "AFTER INSERT ON %s REFERENCING NEW TABLE AS mtdb_new FOR EACH STATEMENT"},
+		{"_count_delete", "AFTER DELETE ON %s REFERENCING OLD TABLE AS mtdb_old FOR EACH STATEMENT"},
+		// Transition tables cannot go with a column list: a row trigger.
+		{"_count_move", "AFTER UPDATE OF tenant_id ON %s FOR EACH ROW WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id)"},
+	} {
+		name := quoteIdent(table + tr.name)
+		out = append(out,
+			fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", name, t),
+			fmt.Sprintf("CREATE TRIGGER %s "+tr.when+" EXECUTE FUNCTION mtdb_count_rows()", name, t))
 	}
+	return out
 }
 
 // quoteIdent quotes a PostgreSQL identifier.

@@ -68,7 +68,7 @@ func TestFormatterNewTenantScopedTable(t *testing.T) {
 		`CREATE POLICY "invoices_update" ON "invoices" AS PERMISSIVE FOR UPDATE TO mtdb_app USING (` + tenantPolicy + `) WITH CHECK (` + tenantPolicy + `)`,
 		`CREATE POLICY "invoices_delete" ON "invoices" AS PERMISSIVE FOR DELETE TO mtdb_app USING (` + tenantPolicy + `)`,
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "invoices" TO mtdb_app`,
-		`CREATE TRIGGER "invoices_count" AFTER INSERT OR DELETE ON "invoices" FOR EACH ROW EXECUTE FUNCTION mtdb_count_rows()`,
+		`CREATE TRIGGER "invoices_count_insert" AFTER INSERT ON "invoices" REFERENCING NEW TABLE AS mtdb_new FOR EACH STATEMENT EXECUTE FUNCTION mtdb_count_rows()`,
 	} {
 		if i := index(t, stmts, want); i < created {
 			t.Errorf("%q comes before the table's creation", want)

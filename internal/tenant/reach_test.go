@@ -107,3 +107,45 @@ func TestVisibleSetOncePerTransaction(t *testing.T) {
 		t.Fatalf("after switching to B: %d users, %v; want 2", n, err)
 	}
 }
+
+// TestRowCountsFollowWrites: the maintained row counts (the total of an
+// unfiltered list) equal count(*) after single and multi-row inserts and
+// deletes through the restricted role, and after a rolled-back write.
+func TestRowCountsFollowWrites(t *testing.T) {
+	w := newWorld(t)
+	db := w.openDB(t, database.Options{})
+	drv := rawDriver(db)
+	ctx := tenant.With(context.Background(), tenant.Context{TenantID: w.A, HomeTenantID: w.A, UserID: "t", Role: tenant.RoleTenantAdmin})
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if err := drv.Exec(ctx, q, args, nil); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		counted := w.ownerText(t, `SELECT COALESCE(sum(rows), 0)::text FROM row_counts WHERE table_name = 'users' AND tenant_id IN ($1, $2)`, w.A, w.A1)
+		actual := w.ownerText(t, `SELECT count(*)::text FROM users WHERE tenant_id IN ($1, $2)`, w.A, w.A1)
+		if counted != actual {
+			t.Fatalf("%s: row_counts says %s, count(*) %s", when, counted, actual)
+		}
+	}
+	check("seeded")
+	exec(`INSERT INTO users (id, tenant_id, email, display_name, role, created_at, updated_at)
+		SELECT gen_random_uuid(), t, 'bulk' || i || '@x.example', '', 'member', now(), now()
+		FROM unnest(ARRAY[$1::uuid, $2::uuid]) t, generate_series(1, 5) i`, w.A, w.A1)
+	check("after a multi-row insert into two tenants")
+	exec(`DELETE FROM users WHERE email LIKE 'bulk%' AND email < 'bulk3'`)
+	check("after a multi-row delete")
+	tx, err := db.Ent.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.User.Create().SetEmail("rolled@x.example").Save(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	check("after a rolled-back insert")
+}
