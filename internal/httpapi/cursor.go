@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,16 +49,20 @@ const (
 var errBadCursor = errors.New("malformed, tampered or from another list")
 
 // binding is what a cursor is only valid for: the route, the effective
-// tenant, and the filter parameters of the request (in the given order).
-func binding(c echo.Context, filters ...string) []byte {
+// tenant, and the list's filters (every query parameter but the paging
+// ones; knownQuery has refused any the route does not declare).
+func binding(c echo.Context) []byte {
 	tc, _ := tenant.From(c.Request().Context())
 	var b strings.Builder
 	b.WriteString(c.Path())
 	b.WriteByte(0)
 	b.WriteString(tc.TenantID.String())
-	for _, f := range filters {
-		b.WriteByte(0)
-		b.WriteString(c.QueryParam(f))
+	q := c.QueryParams()
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(pageParams, name) {
+			b.WriteByte(0)
+			b.WriteString(name + "=" + strings.Join(q[name], ","))
+		}
 	}
 	h := sha256.Sum256([]byte(b.String()))
 	return h[:8]
@@ -100,9 +106,8 @@ func (k cursors) decode(s string, bind []byte) (database.Position, error) {
 // ?offset=, ?after= (a next_cursor of the same list) and ?count=
 // (exact, the default, or none). It only parses: the bounds are the
 // service's to check (database.Page.Check), so an unparsable number is
-// passed on as an out-of-range one. filters names the list's filter
-// parameters, which a cursor is bound to.
-func (k cursors) listRequest(c echo.Context, filters ...string) (database.Page, error) {
+// passed on as an out-of-range one.
+func (k cursors) listRequest(c echo.Context) (database.Page, error) {
 	if err := refuseNULQuery(c); err != nil { // filters reach SQL; PostgreSQL text refuses NUL
 		return database.Page{}, err
 	}
@@ -121,7 +126,7 @@ func (k cursors) listRequest(c echo.Context, filters ...string) (database.Page, 
 		return database.Page{}, fieldsError(map[string]string{"count": "must be exact or none"})
 	}
 	if v := c.QueryParam("after"); v != "" {
-		pos, err := k.decode(v, binding(c, filters...))
+		pos, err := k.decode(v, binding(c))
 		if err != nil {
 			return database.Page{}, fieldsError(map[string]string{"after": "must be a next_cursor of the same list (" + err.Error() + ")"})
 		}
@@ -131,11 +136,11 @@ func (k cursors) listRequest(c echo.Context, filters ...string) (database.Page, 
 }
 
 // nextCursor is the next_cursor of a page: null on the last page.
-func (k cursors) nextCursor(c echo.Context, next *database.Position, filters ...string) *string {
+func (k cursors) nextCursor(c echo.Context, next *database.Position) *string {
 	if next == nil {
 		return nil
 	}
-	v := k.encode(*next, binding(c, filters...))
+	v := k.encode(*next, binding(c))
 	return &v
 }
 

@@ -43,12 +43,12 @@ func deleteHandler(del func(context.Context, uuid.UUID) error) echo.HandlerFunc 
 }
 
 // listHandler answers GET /<things>: it reads the paging (listRequest),
-// passes it to list, which reads the list's filters (the query parameters
-// named by filters) and calls the service, and writes the page as
+// passes it to list, which reads the list's filters and calls the service,
+// and writes the page as
 // {"<key>": [...], "total_count", "limit", "offset", "next_cursor"}.
-func listHandler[T, J any](cur cursors, key string, filters []string, list func(echo.Context, database.Page) (database.Result[T], error), wire func(T) J) echo.HandlerFunc {
+func listHandler[T, J any](cur cursors, key string, list func(echo.Context, database.Page) (database.Result[T], error), wire func(T) J) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		p, err := cur.listRequest(c, filters...)
+		p, err := cur.listRequest(c)
 		if err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func listHandler[T, J any](cur cursors, key string, filters []string, list func(
 		}
 		out := listBody[J]{key: key, items: make([]J, len(res.Items)), meta: listMeta{
 			TotalCount: res.Total, Limit: p.Limit, Offset: p.Offset,
-			NextCursor: cur.nextCursor(c, res.Next, filters...),
+			NextCursor: cur.nextCursor(c, res.Next),
 		}}
 		for i, v := range res.Items {
 			out.items[i] = wire(v)

@@ -59,7 +59,7 @@ type projectHandlers struct{ svc *projects.Service }
 func registerProjects(g *echo.Group, svc *projects.Service, cur cursors, mw ...echo.MiddlewareFunc) {
 	h := projectHandlers{svc: svc}
 	g.POST("/projects", h.create, mw...)
-	g.GET("/projects", listHandler(cur, "projects", projectFilters, h.list, toProjectJSON), mw...)
+	g.GET("/projects", listHandler(cur, "projects", h.list, toProjectJSON), mw...)
 	g.GET("/projects/:id", getHandler(svc.Get, toProjectJSON), mw...)
 	g.PATCH("/projects/:id", h.update, mw...)
 	g.DELETE("/projects/:id", deleteHandler(svc.Delete), mw...)
@@ -84,9 +84,6 @@ func (h projectHandlers) create(c echo.Context) error {
 	}
 	return created(c, p.ID, toProjectJSON(p))
 }
-
-// projectFilters are the filter parameters of GET /projects.
-var projectFilters = []string{"owner_id"}
 
 func (h projectHandlers) list(c echo.Context, p database.Page) (database.Result[*ent.Project], error) {
 	owner, err := queryUUID(c, "owner_id")

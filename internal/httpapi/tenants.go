@@ -72,7 +72,7 @@ type tenantHandlers struct{ svc *tenants.Service }
 func registerTenants(g *echo.Group, svc *tenants.Service, cur cursors, mw ...echo.MiddlewareFunc) {
 	h := tenantHandlers{svc: svc}
 	g.POST("/tenants", h.create, mw...)
-	g.GET("/tenants", listHandler(cur, "tenants", tenantFilters, h.list, toTenantJSON), mw...)
+	g.GET("/tenants", listHandler(cur, "tenants", h.list, toTenantJSON), mw...)
 	g.GET("/tenants/:id", getHandler(svc.Get, toTenantJSON), mw...)
 	g.PUT("/tenants/:id", h.update, mw...)
 	g.PATCH("/tenants/:id", h.update, mw...)
@@ -100,9 +100,6 @@ func (h tenantHandlers) create(c echo.Context) error {
 	}
 	return created(c, t.ID, toTenantJSON(t))
 }
-
-// tenantFilters are the filter parameters of GET /tenants.
-var tenantFilters = []string{"tenant_type"}
 
 func (h tenantHandlers) list(c echo.Context, p database.Page) (database.Result[*ent.Tenant], error) {
 	return h.svc.List(c.Request().Context(), tenants.ListParams{Type: c.QueryParam("tenant_type"), Page: p})
