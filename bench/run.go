@@ -27,25 +27,29 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer db.drop()
-	logf("database %s: migrating with %s", db.name, o.mtdb)
-	if out, err := exec.CommandContext(ctx, o.mtdb, "migrate", "apply", "--url", db.ownerURL).CombinedOutput(); err != nil {
-		return fmt.Errorf("migrate: %v: %s", err, out)
-	}
-	owner, err := pgx.Connect(ctx, db.ownerURL)
+	owner, w, seedTime, err := prepareDB(ctx, db, o.mtdb)
 	if err != nil {
 		return err
 	}
 	defer owner.Close(context.Background())
-	if err := grantApp(ctx, owner); err != nil {
-		return err
-	}
-	t0 := time.Now()
-	w, err := seed(ctx, owner)
-	if err != nil {
-		return err
+	// An older binary gets a database of its own, migrated by itself and
+	// seeded alike: its self-check refuses a schema newer than its own.
+	beforeURL := ""
+	if o.before != "" {
+		bdb, err := createDB(ctx, o.serverURL)
+		if err != nil {
+			return err
+		}
+		defer bdb.drop()
+		bowner, _, _, err := prepareDB(ctx, bdb, o.before)
+		if err != nil {
+			return fmt.Errorf("database of %s: %w", o.before, err)
+		}
+		bowner.Close(context.Background())
+		beforeURL = bdb.appURL
 	}
 	rep := &report{Started: started.UTC(), Tenants: w.Tenants, Users: w.Users, Projects: w.Projects,
-		SeedSeconds: time.Since(t0).Seconds(), Duration: o.duration.String(), MaxConns: o.maxConns}
+		SeedSeconds: seedTime.Seconds(), Duration: o.duration.String(), MaxConns: o.maxConns}
 	logf("seeded %d tenants, %d users, %d projects in %.1fs", w.Tenants, w.Users, w.Projects, rep.SeedSeconds)
 
 	pool, err := newPool(ctx, db.appURL, o.maxConns)
@@ -69,8 +73,8 @@ func run(ctx context.Context, o options) error {
 			s.stop()
 		}
 	}()
-	start := func(name, bin string, args []string) error {
-		s, err := startServer(ctx, name, bin, args, apiEnv)
+	start := func(name, bin string, args []string, env ...string) error {
+		s, err := startServer(ctx, name, bin, args, append(apiEnv, env...))
 		if err != nil {
 			return err
 		}
@@ -92,7 +96,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if o.before != "" {
-		if err := start("api_before", o.before, []string{"serve"}); err != nil {
+		if err := start("api_before", o.before, []string{"serve"}, "DATABASE_URL="+beforeURL); err != nil {
 			return err
 		}
 	}
@@ -166,4 +170,28 @@ func refMain(args []string) error {
 		return err
 	}
 	return serveRef(ctx, addr, &refServer{verifier: v, work: &dbWork{pool: pool, statementTimeout: statementTimeout}})
+}
+
+// prepareDB migrates db with the mtdb binary bin, grants the bench login
+// the app role and seeds it; it returns the owner connection (close it).
+func prepareDB(ctx context.Context, db *benchDB, bin string) (*pgx.Conn, *world, time.Duration, error) {
+	logf("database %s: migrating with %s", db.name, bin)
+	if out, err := exec.CommandContext(ctx, bin, "migrate", "apply", "--url", db.ownerURL).CombinedOutput(); err != nil {
+		return nil, nil, 0, fmt.Errorf("migrate: %v: %s", err, out)
+	}
+	owner, err := pgx.Connect(ctx, db.ownerURL)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if err := grantApp(ctx, owner); err != nil {
+		owner.Close(context.Background())
+		return nil, nil, 0, err
+	}
+	t0 := time.Now()
+	w, err := seed(ctx, owner)
+	if err != nil {
+		owner.Close(context.Background())
+		return nil, nil, 0, err
+	}
+	return owner, w, time.Since(t0), nil
 }

@@ -25,6 +25,22 @@ const (
 		`VALUES ($1, $2, $3, $4, $5, $6, $7)`
 )
 
+// The statement the API sends for a list page of users (one statement: the
+// page merged from one ordered index range per visible tenant, with its
+// total from the maintained row counts; $1 is 'users'), as
+// internal/database.ListPage builds it; the round-trip section of the report
+// shows the traced original. apiListAfterSQL starts after a cursor ($2, $3).
+const (
+	apiListSQL = `SELECT ` + userCols + `, ((SELECT COALESCE(sum("rows"), 0)::bigint FROM "row_counts" WHERE "table_name" = $1)) AS "mtdb_total_count" ` +
+		`FROM unnest(mtdb_visible_tenants()) AS "v"("tid") CROSS JOIN LATERAL (SELECT ` + userCols + ` FROM "users" ` +
+		`WHERE "users"."tenant_id" = "v"."tid" ORDER BY "users"."created_at", "users"."id" LIMIT %[1]d) AS "users" ` +
+		`ORDER BY "users"."created_at", "users"."id" LIMIT %[1]d`
+	apiListAfterSQL = `SELECT ` + userCols + `, ((SELECT COALESCE(sum("rows"), 0)::bigint FROM "row_counts" WHERE "table_name" = $1)) AS "mtdb_total_count" ` +
+		`FROM unnest(mtdb_visible_tenants()) AS "v"("tid") CROSS JOIN LATERAL (SELECT ` + userCols + ` FROM "users" ` +
+		`WHERE ("users"."created_at", "users"."id") > ($2, $3) AND "users"."tenant_id" = "v"."tid" ORDER BY "users"."created_at", "users"."id" LIMIT %[1]d) AS "users" ` +
+		`ORDER BY "users"."created_at", "users"."id" LIMIT %[1]d`
+)
+
 // userJSON and userList are the API's wire types (CONTRACT §6).
 type userJSON struct {
 	ID          uuid.UUID `json:"id"`
