@@ -175,9 +175,27 @@ func (e *cmdEnv) newLogger(cfg *config.Config) *slog.Logger {
 	return slog.New(h).With("service", "mtdb")
 }
 
-// version returns the module version or VCS revision the binary was built
-// from, "dev" when unknown.
+// buildVersion and buildCommit are stamped by the release build
+// (make build / make image):
+//
+//	-ldflags "-X main.buildVersion=v1.2.3 -X main.buildCommit=<sha>"
+var buildVersion, buildCommit string
+
+// version returns what `mtdb version` and the health endpoints report: the
+// stamped version (with its commit when the version does not already name
+// it), else the module version or VCS revision the binary was built from,
+// "dev" when unknown.
 func version() string {
+	if buildVersion != "" {
+		c := buildCommit
+		if len(c) > 12 {
+			c = c[:12]
+		}
+		if c == "" || strings.Contains(buildVersion, c[:min(7, len(c))]) {
+			return buildVersion
+		}
+		return buildVersion + " (commit " + c + ")"
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "dev"
