@@ -86,7 +86,9 @@ func TestCompose(t *testing.T) {
 	if v := api.Environment["JWT_SECRET_KEY"]; !strings.HasPrefix(v, "${JWT_SECRET_KEY:?") {
 		t.Errorf("api JWT_SECRET_KEY = %q, want a required ${JWT_SECRET_KEY:?...}", v)
 	}
-	if !slices.ContainsFunc(pg.Volumes, func(v string) bool { return strings.HasPrefix(v, "./deploy/compose/initdb.sql:/docker-entrypoint-initdb.d/") }) {
+	if !slices.ContainsFunc(pg.Volumes, func(v string) bool {
+		return strings.HasPrefix(v, "./deploy/compose/initdb.sql:/docker-entrypoint-initdb.d/")
+	}) {
 		t.Errorf("postgres does not mount deploy/compose/initdb.sql as an init script: %q", pg.Volumes)
 	}
 	if !api.ReadOnly || api.User == "" || strings.HasPrefix(api.User, "0") || !slices.Equal(api.CapDrop, []string{"ALL"}) {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,8 +25,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
+	"github.com/mtdb/mtdb/internal/database"
+	"github.com/mtdb/mtdb/internal/health"
 	"github.com/mtdb/mtdb/internal/httpapi"
+	"github.com/mtdb/mtdb/internal/projects"
+	"github.com/mtdb/mtdb/internal/tenants"
+	"github.com/mtdb/mtdb/internal/users"
 )
 
 const k8sDir = "kubernetes"
@@ -168,7 +175,7 @@ func TestKubernetesManifests(t *testing.T) {
 	})
 
 	t.Run("probes", func(t *testing.T) {
-		srv := httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{}) // no database: readiness must say so
+		srv := unreachableServer(t, cfg) // no database: readiness must say so
 		for name, p := range map[string]*corev1.Probe{"startup": ctr.StartupProbe, "liveness": ctr.LivenessProbe, "readiness": ctr.ReadinessProbe} {
 			if p == nil || p.HTTPGet == nil {
 				t.Errorf("%s probe: want an httpGet probe", name)
@@ -249,8 +256,8 @@ func TestKubernetesManifests(t *testing.T) {
 
 	t.Run("settings and secrets", func(t *testing.T) {
 		known := map[string]bool{"GOMEMLIMIT": true}
-		for _, k := range config.Keys {
-			known[config.EnvName(k)] = true
+		for _, name := range config.EnvNames() {
+			known[name] = true
 		}
 		for name, spec := range map[string]corev1.PodSpec{"deployment": pod, "job": m.job.Spec.Template.Spec} {
 			for _, c := range spec.Containers {
@@ -269,6 +276,29 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 	})
+}
+
+// unreachableServer builds the server as `mtdb serve` wires it, over a
+// database that does not answer (pools connect lazily).
+func unreachableServer(t *testing.T, cfg *config.Config) *httpapi.Server {
+	t.Helper()
+	db, err := database.Open(context.Background(), database.Options{URL: "postgres://mtdb@127.0.0.1:1/mtdb?sslmode=disable", ConnectTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.JWT.SecretKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{
+		Health: health.New(health.Options{Ping: db.Pool.Ping, Timeout: time.Second}), Pool: db.Pool, Verifier: v, Ent: db.Ent,
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
 }
 
 // manifestConfig loads mtdb's configuration the way the container would:

@@ -137,6 +137,16 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.Admission.TenantWeights }},
 }
 
+// EnvNames returns the environment variable of every setting, in the order
+// they are logged.
+func EnvNames() []string {
+	names := make([]string, len(settings))
+	for i, s := range settings {
+		names[i] = EnvName(s.key)
+	}
+	return names
+}
+
 // defaultFor returns the built-in default of s in environment env.
 func (s setting) defaultFor(env string) string {
 	if s.hasDev && env == EnvDevelopment {
