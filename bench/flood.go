@@ -189,10 +189,10 @@ func floodPhase(ctx context.Context, o options, s *server, tokA, tokB string, ph
 }
 
 // runFlood runs the flood scenario against fresh server processes (the
-// API, and api_before with -before) started with env and the default
-// admission settings, so that neither the matrix's settings nor its memory
-// high-water mark carry over.
-func runFlood(ctx context.Context, o options, env []string) ([]floodRow, error) {
+// API, and api_before with -before, on its own database beforeURL) started
+// with env and the default admission settings, so that neither the
+// matrix's settings nor its memory high-water mark carry over.
+func runFlood(ctx context.Context, o options, env []string, beforeURL string) ([]floodRow, error) {
 	servers := map[string]*server{}
 	defer func() {
 		for _, s := range servers {
@@ -203,7 +203,11 @@ func runFlood(ctx context.Context, o options, env []string) ([]floodRow, error) 
 		if bin == "" {
 			continue
 		}
-		s, err := startServer(ctx, name, bin, []string{"serve"}, env)
+		e := env
+		if name == "api_before" {
+			e = append(env[:len(env):len(env)], "DATABASE_URL="+beforeURL)
+		}
+		s, err := startServer(ctx, name, bin, []string{"serve"}, e)
 		if err != nil {
 			return nil, err
 		}

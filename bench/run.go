@@ -86,7 +86,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if o.only == "flood" {
-		if rep.Flood, err = runFlood(ctx, o, floodEnv); err != nil {
+		if rep.Flood, err = runFlood(ctx, o, floodEnv, beforeURL); err != nil {
 			return err
 		}
 		_, _, err = rep.write(o.out)
@@ -115,7 +115,7 @@ func run(ctx context.Context, o options) error {
 	for name, s := range servers {
 		rep.PeakRSS = append(rep.PeakRSS, rssRow{Server: name, PeakMiB: peakRSS(s.pid())})
 	}
-	if rep.Flood, err = runFlood(ctx, o, floodEnv); err != nil {
+	if rep.Flood, err = runFlood(ctx, o, floodEnv, beforeURL); err != nil {
 		return fmt.Errorf("flood: %w", err)
 	}
 	if rep.RLS, err = runRLS(ctx, o, owner, pool, w); err != nil {
