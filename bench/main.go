@@ -57,7 +57,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up of each run")
 	flag.IntVar(&o.maxConns, "max-conns", 10, "database pool size of the API, the reference server and the floor")
 	flag.StringVar(&o.profile, "cpuprofile", "", "directory: also write CPU profiles of the in-process API at concurrency 16")
-	flag.StringVar(&o.only, "only", "", `"profile": only seed and write the profiles (with -cpuprofile); "flood": only the flood scenario`)
+	flag.StringVar(&o.only, "only", "", `"profile": only seed and write the profiles (with -cpuprofile); "flood": only the flood scenario; "audit": only the audit trigger's cost`)
 	flag.Parse()
 	ctx, stop := notifyContext()
 	defer stop()

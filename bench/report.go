@@ -29,6 +29,7 @@ type report struct {
 	Growth      []growthRow `json:"growth"`
 	Trips       []tripRow   `json:"round_trips"`
 	Flood       []floodRow  `json:"flood,omitempty"` // flood.go
+	Audit       []auditRow  `json:"audit,omitempty"` // audit.go
 	Targets     []target    `json:"targets"`
 }
 
@@ -95,6 +96,7 @@ func (r *report) evaluate() {
 		}
 	}
 	r.floodTargets()
+	r.Targets = append(r.Targets, auditTargets(r.Audit)...)
 }
 
 // write writes <dir>/<date>.md and .json and returns their paths.
@@ -162,6 +164,7 @@ func (r *report) markdown() string {
 		p("| %s | %s | %.0f | %.2f | %.0f | %.2f | %.1f %% | %.2f / %.2f |", x.Tenant, x.Query, x.RLS.RPS, x.RLS.P50ms,
 			x.Plain.RPS, x.Plain.P50ms, x.Overhd, x.RLSP50c1, x.PlainP50c1)
 	}
+	b.WriteString(auditMarkdown(r.Audit))
 	p("\n## Growth: one tenant with more and more users (concurrency 1)\n")
 	p("| users in tenant | query | API p50 ms | database p50 ms | indexes used |\n|---|---|---|---|---|")
 	for _, g := range r.Growth {

@@ -108,6 +108,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
+	if o.only == "audit" { // just the audit trigger's cost: go run ./bench -only audit
+		if rep.Audit, err = runAudit(ctx, o, owner, servers["api"], w); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		_, _, err = rep.write(o.out)
+		return err
+	}
 	rep.Matrix, err = runMatrix(ctx, o, w, servers, floor)
 	if err != nil {
 		return err
@@ -123,6 +130,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if rep.Growth, err = runGrowth(ctx, o, pool, w, servers["api"]); err != nil {
 		return fmt.Errorf("growth: %w", err)
+	}
+	if rep.Audit, err = runAudit(ctx, o, owner, servers["api"], w); err != nil {
+		return fmt.Errorf("audit: %w", err)
 	}
 	if rep.Trips, err = countTrips(ctx, db.appURL, o.maxConns, w, o.profile); err != nil {
 		return fmt.Errorf("round trips: %w", err)

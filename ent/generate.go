@@ -3,4 +3,4 @@
 // `make generate` (and `make migration NAME=...` for the database).
 package ent
 
-//go:generate go tool ent generate --feature sql/execquery,sql/lock,sql/modifier,intercept,sql/upsert ./schema
+//go:generate go tool ent generate --feature sql/execquery,sql/lock,sql/modifier,intercept,sql/upsert --template ./template ./schema

@@ -25,6 +25,7 @@ Usage:
   mtdb migrate diff NAME [--dev-url URL] [--dir DIR]
                                           write a migration for changed Ent schemas
   mtdb check                              verify the row-level security guarantees
+  mtdb audit prune --before 90d|DATE      delete old audit events (as the migration owner)
   mtdb token --role ROLE [--tenant UUID] [--sub S] [--ttl 1h]
                                           print a signed JWT
   mtdb dev                                local development server with demo data
@@ -94,6 +95,8 @@ func (env *cmdEnv) dispatch(ctx context.Context, cmd string, rest []string) erro
 		return env.migrateCmd(ctx, rest)
 	case "check":
 		return env.checkCmd(ctx, rest)
+	case "audit":
+		return env.auditCmd(ctx, rest)
 	case "token":
 		return env.tokenCmd(ctx, rest)
 	case "dev":
@@ -105,7 +108,7 @@ func (env *cmdEnv) dispatch(ctx context.Context, cmd string, rest []string) erro
 		fmt.Fprint(env.stdout, usage)
 		return nil
 	}
-	return usagef("unknown command %q (commands: serve, migrate, check, token, dev, version)", cmd)
+	return usagef("unknown command %q (commands: serve, migrate, check, audit, token, dev, version)", cmd)
 }
 
 // cmdEnv is what every subcommand gets from run.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/database"
@@ -109,7 +110,7 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 	}
 	srv, err := httpapi.NewServer(cfg, log, httpapi.Deps{
 		Version: e.version, Health: checker, Pool: db.Pool, Verifier: verifier, Ent: db.Ent,
-		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent),
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent),
 	})
 	if err != nil {
 		return err
@@ -124,6 +125,7 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLoop()
 	go checker.Run(loopCtx)
+	defer startAuditPrune(loopCtx, cfg, log)()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -9,6 +9,37 @@ import (
 )
 
 var (
+	// AuditEventsColumns holds the columns for the "audit_events" table.
+	AuditEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "table_name", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(63)"}},
+		{Name: "row_id", Type: field.TypeUUID},
+		{Name: "operation", Type: field.TypeEnum, Enums: []string{"insert", "update", "delete"}},
+		{Name: "changes", Type: field.TypeJSON},
+		{Name: "actor_sub", Type: field.TypeString, Default: ""},
+		{Name: "actor_role", Type: field.TypeString, Default: ""},
+		{Name: "request_id", Type: field.TypeString, Default: ""},
+		{Name: "occurred_at", Type: field.TypeTime},
+	}
+	// AuditEventsTable holds the schema information for the "audit_events" table.
+	AuditEventsTable = &schema.Table{
+		Name:       "audit_events",
+		Columns:    AuditEventsColumns,
+		PrimaryKey: []*schema.Column{AuditEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditevent_tenant_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[1], AuditEventsColumns[0]},
+			},
+			{
+				Name:    "auditevent_tenant_id_table_name_row_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[1], AuditEventsColumns[2], AuditEventsColumns[3], AuditEventsColumns[0]},
+			},
+		},
+	}
 	// IdempotencyKeysColumns holds the columns for the "idempotency_keys" table.
 	IdempotencyKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -185,6 +216,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AuditEventsTable,
 		IdempotencyKeysTable,
 		ProjectsTable,
 		RowCountsTable,

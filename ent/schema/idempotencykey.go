@@ -2,6 +2,7 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
@@ -40,4 +41,11 @@ func (IdempotencyKey) Indexes() []ent.Index {
 		index.Fields("tenant_id", "caller", "key").Unique(),
 		index.Fields("tenant_id", "created_at"),
 	}
+}
+
+// Annotations of IdempotencyKey: not audited (a stored answer accompanies
+// a write that is audited itself; auditing it would record every response
+// body twice).
+func (IdempotencyKey) Annotations() []schema.Annotation {
+	return []schema.Annotation{NotAudited()}
 }

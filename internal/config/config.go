@@ -40,6 +40,7 @@ type Config struct {
 	Health    HealthConfig
 	RateLimit RateLimitConfig
 	Admission AdmissionConfig
+	Audit     AuditConfig
 
 	Idempotency IdempotencyConfig
 
@@ -108,6 +109,13 @@ type HealthConfig struct {
 // IdempotencyConfig holds the Idempotency-Key settings.
 type IdempotencyConfig struct {
 	KeyRetention time.Duration // how long stored answers are replayed; older ones are purged
+}
+
+// AuditConfig holds the audit trail's retention.
+type AuditConfig struct {
+	// Retention: serve prunes events older than this in the background, as
+	// the migration owner; 0 keeps every event.
+	Retention time.Duration
 }
 
 // RateLimitConfig holds the per-client and per-tenant request rate limits.

@@ -110,6 +110,9 @@ var settings = []setting{
 	{key: "idempotency.key_retention", def: "24h", desc: "how long Idempotency-Key answers are kept, then purged",
 		field: func(c *Config) any { return &c.Idempotency.KeyRetention }},
 
+	{key: "audit.retention", def: "0s", zeroOK: true, desc: "serve deletes audit events older than this in the background (as MIGRATION_DATABASE_URL); 0 keeps them",
+		field: func(c *Config) any { return &c.Audit.Retention }},
+
 	{key: "rate_limit.requests_per_second", def: "0", desc: "sustained requests per client IP; 0 is off",
 		field: func(c *Config) any { return &c.RateLimit.RequestsPerSecond }},
 	{key: "rate_limit.burst", def: "0", lo: 0, hi: 1000000, desc: "per-IP burst; 0 is ceil(requests_per_second)",

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/database"
@@ -99,7 +100,7 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 		t.Fatal(err)
 	}
 	srv, err := httpapi.NewServer(cfg, log, httpapi.Deps{Health: checker, Pool: db.Pool, Ent: db.Ent, Verifier: v, Version: "faults",
-		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent)})
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent)})
 	if err != nil {
 		t.Fatal(err)
 	}

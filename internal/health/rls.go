@@ -57,7 +57,9 @@ func RLSCheck(db *sql.DB, appRole string, tables []string) func(context.Context)
 //   - no other table of the current schema has a tenant_id column (it would
 //     be a tenant-scoped table nobody checks);
 //   - appRole cannot create objects in the current schema, and every mtdb_*
-//     function there runs with a search_path listing pg_temp last.
+//     function there runs with a search_path listing pg_temp last;
+//   - each tenant-scoped table and tenants has its enabled audit trigger,
+//     and audit_events is append-only for appRole (see auditFindings).
 //
 // It returns the findings (none when every guarantee holds) and an error
 // only when the check itself could not run (database unreachable, ...).
@@ -102,6 +104,11 @@ func CheckRLS(ctx context.Context, db *sql.DB, appRole string, tables []string) 
 	// Which policies apply can only be asked of an existing role.
 	exists := entered || problem != problemNoRole
 	f, err := tableFindings(ctx, tx, appRole, exists, tables)
+	if err != nil {
+		return nil, err
+	}
+	findings = append(findings, f...)
+	f, err = auditFindings(ctx, tx, appRole, exists, auditedTables(tables))
 	if err != nil {
 		return nil, err
 	}

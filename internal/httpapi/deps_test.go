@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/database"
@@ -39,7 +40,7 @@ func testServer(t testing.TB, cfg *config.Config, log *slog.Logger, version stri
 		Log:      log,
 	})
 	s, err := NewServer(cfg, log, Deps{Version: version, Health: checker, Pool: db.Pool, Verifier: v, Ent: db.Ent,
-		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent)})
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent)})
 	if err != nil {
 		t.Fatal(err)
 	}

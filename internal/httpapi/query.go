@@ -21,6 +21,8 @@ var queryParams = map[string][]string{
 	"GET /api/v1/tenants":  list("tenant_type"),
 	"GET /api/v1/users":    list("email", "role"),
 	"GET /api/v1/projects": list("owner_id"),
+	// Audit events page by cursor (after), not offset.
+	"GET /api/v1/audit-events": {"limit", "after", "table", "row_id", "actor", "operation", "since", "until"},
 }
 
 // list returns pageParams followed by a list's own filters.

@@ -38,4 +38,5 @@ func (s *Server) routes() {
 	registerTenants(v1, s.deps.Tenants, cur, tc...)   // /tenants, /tenants/:id, /tenants/:id/hierarchy
 	registerUsers(v1, s.deps.Users, cur, tc...)       // /users, /users/:id
 	registerProjects(v1, s.deps.Projects, cur, tc...) // /projects, /projects/:id
+	registerAudit(v1, s.deps.Audit, tc...)            // /audit-events
 }

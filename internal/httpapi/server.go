@@ -21,6 +21,7 @@ import (
 
 	"github.com/mtdb/mtdb/ent"
 	"github.com/mtdb/mtdb/internal/admission"
+	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/health"
@@ -49,6 +50,8 @@ type Deps struct {
 	Tenants  *tenants.Service
 	Users    *users.Service
 	Projects *projects.Service
+	// Audit reads the audit trail behind /audit-events.
+	Audit *audit.Service
 	// Ent is the tenant-aware client the Idempotency-Key middleware opens
 	// the request transaction with.
 	Ent *ent.Client
@@ -62,7 +65,7 @@ func (d Deps) missing() []string {
 		nil  bool
 	}{
 		{"Health", d.Health == nil}, {"Pool", d.Pool == nil}, {"Verifier", d.Verifier == nil},
-		{"Tenants", d.Tenants == nil}, {"Users", d.Users == nil}, {"Projects", d.Projects == nil}, {"Ent", d.Ent == nil},
+		{"Tenants", d.Tenants == nil}, {"Users", d.Users == nil}, {"Projects", d.Projects == nil}, {"Audit", d.Audit == nil}, {"Ent", d.Ent == nil},
 	} {
 		if dep.nil {
 			m = append(m, dep.name)

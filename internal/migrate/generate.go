@@ -74,7 +74,7 @@ func generate(ctx context.Context, opts GenerateOptions, tables []*entschema.Tab
 		entschema.WithDir(dir),
 		entschema.WithMigrationMode(entschema.ModeReplay),
 		entschema.WithDialect(dialect.Postgres),
-		entschema.WithFormatter(Formatter{}),
+		entschema.WithFormatter(Formatter{Audited: audited(tables)}),
 		entschema.WithErrNoPlan(true),
 		entschema.WithDiffHook(desiredHook(ctx, dev.(atlas.Normalizer))),
 	)

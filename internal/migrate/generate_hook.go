@@ -21,6 +21,9 @@ import (
 //     when it has none (the TenantScoped mixin declares (tenant_id, id));
 //   - tenants gets its case-insensitive unique name indexes.
 //
+// audit_events has a tenant_id but no foreign key (hasTenantColumn is false
+// for it): the events of a tenant outlive the tenant.
+//
 // Ent normalizes its own tables on the dev database before diffing; the
 // additions are normalized the same way (norm), so their expressions read as
 // PostgreSQL prints them and regenerating yields no spurious change.

@@ -103,10 +103,16 @@ func TestGenerateFromScratch(t *testing.T) {
 		`CREATE UNIQUE INDEX "tenants_parent_name_key"`,
 		`CREATE UNIQUE INDEX "tenants_subsidiary_name_key"`,
 		`ALTER TABLE "users" FORCE ROW LEVEL SECURITY`,
+		`CREATE TRIGGER "tenants_audit"`,
+		`CREATE TRIGGER "users_audit"`,
+		`CREATE POLICY "audit_events_select"`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s lacks %s", filepath.Base(file), want)
 		}
+	}
+	if strings.Contains(string(b), `"audit_events_tenant_id_fkey"`) {
+		t.Errorf("audit_events references tenants: the events of a deleted tenant must outlive it")
 	}
 	file, err = Generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "again"})
 	if !errors.Is(err, migrate.ErrNoPlan) {
@@ -185,6 +191,7 @@ func TestGenerateNewTenantScopedTable(t *testing.T) {
 		`CREATE POLICY "fixture_notes_update"`,
 		`CREATE POLICY "fixture_notes_delete"`,
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "fixture_notes" TO mtdb_app`,
+		`CREATE TRIGGER "fixture_notes_audit" AFTER INSERT OR UPDATE OR DELETE ON "fixture_notes"`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("%s lacks %s:\n%s", filepath.Base(file), want, got)

@@ -1,8 +1,13 @@
 package migrate
 
 import (
+	"fmt"
+	"slices"
+
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/schema"
+
+	entmigrate "github.com/mtdb/mtdb/ent/migrate"
 )
 
 // Formatter is the migrate.Formatter of the generator. It writes the plan
@@ -11,38 +16,54 @@ import (
 //
 //   - after the creation of every tenant-scoped table (one with a tenant_id
 //     column): ENABLE and FORCE ROW LEVEL SECURITY, one policy per command
-//     for the app role, the grants, and the triggers counting its rows;
+//     for the app role, the grants, the triggers counting its rows, and
+//     its audit trigger;
 //   - when the plan creates the tenants table (the first migration): the app
 //     role, the setting functions before the first table, then after tenants
-//     its policies, mtdb_visible_tenants() and the hierarchy-depth trigger.
-type Formatter struct{}
+//     its policies, mtdb_visible_tenants(), the hierarchy-depth trigger and
+//     the audit trigger;
+//   - when the plan creates audit_events: the audit trigger function
+//     mtdb_audit() first, then after the table its read-only row-level
+//     security and grant, and the audit triggers of the audited tables that
+//     already exist.
+type Formatter struct {
+	// Audited names the audited tables of the desired schema (tenants and
+	// the tenant-scoped tables); nil means AuditedTables().
+	Audited []string
+	// Redacted maps a table to the columns its audit trigger records only
+	// as changed; nil means entmigrate.AuditRedacted (schema.Redact()).
+	Redacted map[string][]string
+}
 
 var _ migrate.Formatter = Formatter{}
 
 // Format implements migrate.Formatter.
-func (Formatter) Format(plan *migrate.Plan) ([]migrate.File, error) {
+func (f Formatter) Format(plan *migrate.Plan) ([]migrate.File, error) {
 	p := *plan
-	p.Changes = withRLS(plan.Changes)
+	var err error
+	if p.Changes, err = f.withRLS(plan.Changes); err != nil {
+		return nil, err
+	}
 	return migrate.DefaultFormatter.Format(&p)
 }
 
-// withRLS returns changes with the row-level security statements inserted.
-// The statements of a table follow the last change planned for its
-// creation (Atlas plans CREATE TABLE and each CREATE INDEX separately, all
-// with the same *schema.AddTable as Source).
-func withRLS(changes []*migrate.Change) []*migrate.Change {
+// withRLS returns changes with the row-level security and audit statements
+// inserted. The statements of a table follow the last change planned for
+// its creation (Atlas plans CREATE TABLE and each CREATE INDEX separately,
+// all with the same *schema.AddTable as Source).
+func (f Formatter) withRLS(changes []*migrate.Change) ([]*migrate.Change, error) {
 	bootstrap := createsTable(changes, tenantsTable)
 	// Until the tenants table and mtdb_visible_tenants() exist, the policies
-	// of tenant-scoped tables wait.
+	// of tenant-scoped tables and of audit_events wait.
 	helpersReady := !bootstrap
-	var (
-		out     []*migrate.Change
-		pending []string
-	)
+	var out, pending []*migrate.Change
 	if bootstrap {
 		out = append(out, sqlChanges("create the restricted role "+AppRole, createRoleSQL(AppRole))...)
 		out = append(out, sqlChanges("let "+AppRole+" use the schema", "GRANT USAGE ON SCHEMA public TO "+AppRole)...)
 		out = append(out, sqlChanges("functions reading the transaction-local settings", settingFunctionsSQL...)...)
+	}
+	if createsTable(changes, AuditTable) {
+		out = append(out, sqlChanges("the audit trigger function (writes audit_events as its owner)", auditFunctionSQL...)...)
 	}
 	for i, c := range changes {
 		out = append(out, c)
@@ -50,22 +71,68 @@ func withRLS(changes []*migrate.Change) []*migrate.Change {
 		if !ok || (i+1 < len(changes) && changes[i+1].Source == c.Source) {
 			continue
 		}
+		var stmts []*migrate.Change
+		if (add.T.Name == tenantsTable || hasTenantColumn(add.T)) && !entmigrate.AuditExempt[add.T.Name] && !hasUUIDID(add.T) {
+			return nil, fmt.Errorf("migrate: table %s: the audit trail records rows by a uuid id column, and it has none", add.T.Name)
+		}
 		switch t := add.T; {
 		case t.Name == tenantsTable:
 			out = append(out, sqlChanges("row-level security of tenants", rlsSQL(t.Name, tenantsPolicies)...)...)
 			out = append(out, sqlChanges("tenant visibility and hierarchy depth", tenantFunctionsSQL...)...)
-			for _, name := range pending {
-				out = append(out, tenantScopedSQL(name)...)
-			}
+			out = append(out, f.trigger(t.Name)...)
+			out = append(out, pending...)
 			pending, helpersReady = nil, true
-		case !hasTenantColumn(t):
-		case helpersReady:
-			out = append(out, tenantScopedSQL(t.Name)...)
+			continue
+		case t.Name == AuditTable:
+			stmts = sqlChanges("row-level security of "+t.Name+": read-only for "+AppRole, auditTableSQL(t.Name)...)
+			for _, name := range f.audited() {
+				if !createsTable(changes, name) {
+					stmts = append(stmts, f.trigger(name)...)
+				}
+			}
+		case hasTenantColumn(t):
+			stmts = tenantScopedSQL(t.Name)
+			if !entmigrate.AuditExempt[t.Name] {
+				stmts = append(stmts, f.trigger(t.Name)...)
+			}
 		default:
-			pending = append(pending, t.Name)
+			continue
+		}
+		if helpersReady {
+			out = append(out, stmts...)
+		} else {
+			pending = append(pending, stmts...)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// hasUUIDID reports whether t has a uuid column named id (the row id of
+// its audit events).
+func hasUUIDID(t *schema.Table) bool {
+	c, ok := t.Column("id")
+	if !ok || c.Type == nil {
+		return false
+	}
+	_, isUUID := c.Type.Type.(*schema.UUIDType)
+	return isUUID
+}
+
+// trigger returns the statements (re)creating the audit trigger of table.
+func (f Formatter) trigger(table string) []*migrate.Change {
+	redacted := f.Redacted
+	if redacted == nil {
+		redacted = entmigrate.AuditRedacted
+	}
+	return sqlChanges("audit trail of "+table, auditTriggerSQL(table, redacted[table])...)
+}
+
+// audited returns f.Audited, or AuditedTables() when nil.
+func (f Formatter) audited() []string {
+	if f.Audited != nil {
+		return f.Audited
+	}
+	return AuditedTables()
 }
 
 // tenantScopedSQL is what a new tenant-scoped table gets: row-level
@@ -77,17 +144,15 @@ func tenantScopedSQL(table string) []*migrate.Change {
 
 // createsTable reports whether changes create the named table.
 func createsTable(changes []*migrate.Change, name string) bool {
-	for _, c := range changes {
-		if add, ok := c.Source.(*schema.AddTable); ok && add.T.Name == name {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(changes, func(c *migrate.Change) bool {
+		add, ok := c.Source.(*schema.AddTable)
+		return ok && add.T.Name == name
+	})
 }
 
 // hasTenantColumn reports whether t is tenant-scoped.
 func hasTenantColumn(t *schema.Table) bool {
-	if t.Name == tenantsTable {
+	if t.Name == tenantsTable || t.Name == AuditTable {
 		return false
 	}
 	_, ok := t.Column(tenantColumn)

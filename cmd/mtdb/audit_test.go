@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtdb/mtdb/internal/audit"
+	"github.com/mtdb/mtdb/internal/pgtest"
+)
+
+func TestCheckFailsOnDisabledAuditTrigger(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.New(t)
+	if _, err := db.OwnerPool(t).Exec(context.Background(), "ALTER TABLE projects DISABLE TRIGGER projects_audit"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCmd(t, map[string]string{"DATABASE_URL": db.AppURL}, "check")
+	if code != 1 || !strings.Contains(out, "FAIL projects: audit trigger projects_audit is disabled") {
+		t.Fatalf("check: exit %d, stdout %q: want 1 naming projects", code, out)
+	}
+}
+
+func TestAuditPrune(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.New(t)
+	ctx := context.Background()
+	owner := db.OwnerPool(t)
+	// Three tenants created now, then two of their events aged 100 days.
+	for _, name := range []string{"One", "Two", "Three"} {
+		if _, err := owner.Exec(ctx, `INSERT INTO tenants (id, name, tenant_type, metadata, created_at, updated_at)
+			VALUES (gen_random_uuid(), $1, 'parent', '{}', now(), now())`, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := owner.Exec(ctx, `UPDATE audit_events SET occurred_at = now() - interval '100 days'
+		WHERE id IN (SELECT id FROM audit_events ORDER BY id LIMIT 2)`); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		var n int
+		if err := owner.QueryRow(ctx, `SELECT count(*) FROM audit_events`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	for _, bad := range [][]string{{"prune"}, {"prune", "--before", "soon"}, {"prune", "--before", "-5h"}, {"purge"}} {
+		if code, _, stderr := runCmd(t, map[string]string{"MIGRATION_DATABASE_URL": db.OwnerURL}, append([]string{"audit"}, bad...)...); code != 2 {
+			t.Errorf("audit %v: exit %d (%q), want 2", bad, code, stderr)
+		}
+	}
+	// The app login may not delete events: only the owner prunes.
+	if code, _, _ := runCmd(t, nil, "audit", "prune", "--before", "90d", "--url", db.AppURL); code != 1 {
+		t.Errorf("prune as the app login: exit %d, want 1", code)
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d events, want 3", n)
+	}
+	code, out, stderr := runCmd(t, map[string]string{"MIGRATION_DATABASE_URL": db.OwnerURL}, "audit", "prune", "--before", "90d", "--batch", "1")
+	if code != 0 || !strings.HasPrefix(out, "deleted 2 audit event(s)") {
+		t.Fatalf("prune: exit %d, %q %q", code, out, stderr)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d events after pruning, want 1", n)
+	}
+}
+
+func TestParseBefore(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"90d":                  now.AddDate(0, 0, -90),
+		"36h":                  now.Add(-36 * time.Hour),
+		"2026-01-31":           time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC),
+		"2026-01-31T10:00:00Z": time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC),
+	} {
+		got, err := audit.ParseBefore(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("ParseBefore(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0s", "-1h", "0d", "yesterday", "2026-13-01"} {
+		if _, err := audit.ParseBefore(in, now); err == nil {
+			t.Errorf("ParseBefore(%q) succeeded", in)
+		}
+	}
+}
