@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/database"
@@ -293,7 +294,7 @@ func unreachableServer(t *testing.T, cfg *config.Config) *httpapi.Server {
 	}
 	srv, err := httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{
 		Health: health.New(health.Options{Ping: db.Pool.Ping, Timeout: time.Second}), Pool: db.Pool, Verifier: v, Ent: db.Ent,
-		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent),
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent),
 	})
 	if err != nil {
 		t.Fatal(err)
