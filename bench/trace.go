@@ -95,7 +95,7 @@ func countTrips(ctx context.Context, appURL string, maxConns int, w *world, prof
 		return nil, err
 	}
 	apiC, refC := &counter{}, &counter{}
-	db, err := database.Open(ctx, database.Options{URL: appURL, MaxConns: int32(maxConns), AppRole: cfg.Database.AppRole,
+	db, err := database.Open(ctx, database.Options{URL: appURL, MaxConns: int32(maxConns),
 		StatementTimeout: cfg.Database.StatementTimeout, Tracer: apiC})
 	if err != nil {
 		return nil, err

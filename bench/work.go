@@ -81,7 +81,7 @@ func (w *dbWork) tx(ctx context.Context, tc tenant.Context, fn func(pgx.Tx) erro
 		return err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	q, args := tenant.SettingsStatement(tc, tenant.DefaultAppRole, w.statementTimeout)
+	q, args := tenant.SettingsStatement(tc, w.statementTimeout)
 	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return err
 	}

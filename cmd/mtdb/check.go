@@ -8,6 +8,7 @@ import (
 
 	"github.com/mtdb/mtdb/internal/health"
 	"github.com/mtdb/mtdb/internal/migrate"
+	"github.com/mtdb/mtdb/internal/tenant"
 )
 
 // errCheckFailed makes `mtdb check` exit 1 after it printed its findings.
@@ -39,7 +40,7 @@ func (e *cmdEnv) checkCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("cannot reach the database: %s", health.Sanitize(err))
 	}
 	failed := false
-	findings, err := health.CheckRLS(cctx, db.SQL, cfg.Database.AppRole, migrate.TenantScopedTables())
+	findings, err := health.CheckRLS(cctx, db.SQL, tenant.AppRole, migrate.TenantScopedTables())
 	if err != nil {
 		return fmt.Errorf("rls check could not run: %w", err)
 	}
@@ -60,6 +61,6 @@ func (e *cmdEnv) checkCmd(ctx context.Context, args []string) error {
 		return errCheckFailed
 	}
 	fmt.Fprintf(e.stdout, "ok: row-level security holds for role %s on %v; migrations up to date\n",
-		cfg.Database.AppRole, migrate.TenantScopedTables())
+		tenant.AppRole, migrate.TenantScopedTables())
 	return nil
 }

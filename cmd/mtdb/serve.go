@@ -16,6 +16,7 @@ import (
 	"github.com/mtdb/mtdb/internal/httpapi"
 	"github.com/mtdb/mtdb/internal/migrate"
 	"github.com/mtdb/mtdb/internal/projects"
+	"github.com/mtdb/mtdb/internal/tenant"
 	"github.com/mtdb/mtdb/internal/tenants"
 	"github.com/mtdb/mtdb/internal/users"
 )
@@ -58,7 +59,6 @@ func openDatabase(ctx context.Context, cfg *config.Config) (*database.DB, error)
 		MaxConnIdleTime:  cfg.Database.MaxConnIdleTime,
 		ConnectTimeout:   cfg.Database.ConnectTimeout,
 		AcquireTimeout:   cfg.Database.AcquireTimeout,
-		AppRole:          cfg.Database.AppRole,
 		StatementTimeout: cfg.Database.StatementTimeout,
 	})
 }
@@ -71,7 +71,7 @@ func newChecker(cfg *config.Config, db *database.DB, log *slog.Logger) *health.C
 		Pending: func(ctx context.Context) (int, error) {
 			return migrate.PendingFrom(ctx, db.SQL, "")
 		},
-		RLS:      health.RLSCheck(db.SQL, cfg.Database.AppRole, migrate.TenantScopedTables()),
+		RLS:      health.RLSCheck(db.SQL, tenant.AppRole, migrate.TenantScopedTables()),
 		Interval: cfg.Health.CheckInterval,
 		Log:      log,
 	})

@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
+	"github.com/mtdb/mtdb/internal/tenant"
 )
 
 // User is a person within one tenant. Tenant-scoped.
@@ -22,7 +24,7 @@ func (User) Fields() []ent.Field {
 		field.UUID("id", uuid.UUID{}).Default(uuid.New).Immutable(),
 		field.String("email").NotEmpty().SchemaType(varchar(320)).Validate(maxChars(320)),
 		field.String("display_name").Default("").SchemaType(varchar(200)).Validate(maxChars(200)),
-		field.Enum("role").Values("tenant_admin", "member").Default("member"),
+		field.Enum("role").Values(string(tenant.RoleTenantAdmin), string(tenant.RoleMember)).Default(string(tenant.RoleMember)),
 	}
 }
 

@@ -98,7 +98,6 @@ type DatabaseConfig struct {
 	ConnectTimeout   time.Duration
 	AcquireTimeout   time.Duration // waiting for a pooled connection; past it → 503
 	StatementTimeout time.Duration // per-statement budget inside request transactions
-	AppRole          string        // the restricted role requests run as
 }
 
 // HealthConfig holds the background self-check settings.

@@ -67,7 +67,6 @@ func TestLoadRefuses(t *testing.T) {
 		{"text logs in staging", prod(map[string]string{"ENVIRONMENT": "staging", "LOG_FORMAT": "text"}), "LOG_FORMAT"},
 		{"min conns above max", map[string]string{"DATABASE_MAX_CONNS": "2", "DATABASE_MIN_CONNS": "5"}, "DATABASE_MIN_CONNS"},
 		{"unparsable pool size", map[string]string{"DATABASE_MAX_CONNS": "ten"}, "DATABASE_MAX_CONNS"},
-		{"bad app role", map[string]string{"DATABASE_APP_ROLE": "mtdb app; drop"}, "DATABASE_APP_ROLE"},
 		{"health interval over 30s", map[string]string{"HEALTH_CHECK_INTERVAL": "1m"}, "HEALTH_CHECK_INTERVAL"},
 		{"negative rate limit", map[string]string{"RATE_LIMIT_REQUESTS_PER_SECOND": "-1"}, "RATE_LIMIT_REQUESTS_PER_SECOND"},
 		{"unparsable burst", map[string]string{"RATE_LIMIT_BURST": "many"}, "RATE_LIMIT_BURST"},
@@ -101,7 +100,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if dev.Environment != EnvDevelopment || dev.DatabaseURL != DevDatabaseURL || dev.JWT.SecretKey != DevJWTSecret ||
 		dev.Log.Format != "text" || len(dev.CORS.AllowedOrigins) != 1 || dev.CORS.AllowedOrigins[0] != "*" ||
-		!dev.AuthRequired || dev.Server.Port != 8000 || dev.Server.Host != "0.0.0.0" || dev.Database.AppRole != "mtdb_app" {
+		!dev.AuthRequired || dev.Server.Port != 8000 || dev.Server.Host != "0.0.0.0" {
 		t.Fatalf("unexpected development defaults: %s", dev)
 	}
 	if len(dev.Warnings) == 0 || !strings.Contains(dev.Warnings[0], "JWT_SECRET_KEY") {

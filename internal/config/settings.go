@@ -101,8 +101,6 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.Database.AcquireTimeout }},
 	{key: "database.statement_timeout", def: "10s", desc: "per statement inside a request; past it 504",
 		field: func(c *Config) any { return &c.Database.StatementTimeout }},
-	{key: "database.app_role", def: "mtdb_app", desc: "the restricted role requests run as",
-		field: func(c *Config) any { return &c.Database.AppRole }},
 
 	{key: "health.check_interval", def: "10s", desc: "RLS and migrations re-check, at most 30s",
 		field: func(c *Config) any { return &c.Health.CheckInterval }},

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -11,8 +10,6 @@ import (
 
 // MinSecretLen is the shortest JWT_SECRET_KEY accepted outside development.
 const MinSecretLen = 32
-
-var identRe = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // validate returns a *SettingError for the first setting that is refused
 // by a rule beyond its own syntax (which the settings table checks): a
@@ -55,9 +52,6 @@ func (c *Config) validate() error {
 	}
 	if c.Database.MinConns > c.Database.MaxConns {
 		return settingErr("database.min_conns", "%d must be between 0 and DATABASE_MAX_CONNS (%d)", c.Database.MinConns, c.Database.MaxConns)
-	}
-	if !identRe.MatchString(c.Database.AppRole) {
-		return settingErr("database.app_role", "%q is not a lower-case SQL identifier", c.Database.AppRole)
 	}
 	if lo, hi := c.Admission.Limits(c.Database.MaxConns); lo > hi {
 		return settingErr("admission.min_limit", "%d is above ADMISSION_MAX_LIMIT (%d)", lo, hi)

@@ -40,8 +40,6 @@ type Options struct {
 	// the work fails with ErrAcquireTimeout. 0 means wait as long as the
 	// request context allows.
 	AcquireTimeout time.Duration
-	// AppRole is the restricted role transactions enter (default mtdb_app).
-	AppRole string
 	// StatementTimeout is the transaction-local statement_timeout (0: none).
 	StatementTimeout time.Duration
 	// Tracer, when set, sees every statement of every pooled connection
@@ -58,8 +56,6 @@ type DB struct {
 	// request transactions: see Driver), for the rare raw statement: it
 	// runs in the tenant context of ctx like everything else.
 	Driver dialect.Driver
-	// AppRole is the effective restricted role (Options.AppRole or the default).
-	AppRole string
 }
 
 // ErrAcquireTimeout is returned (wrapped) when no pooled connection became
@@ -99,10 +95,6 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: creating pool: %w", err)
 	}
-	appRole := opts.AppRole
-	if appRole == "" {
-		appRole = tenant.DefaultAppRole
-	}
 	// stdlib.OpenDBFromPool, with the acquire bound added to its connector:
 	// database/sql keeps no idle connections of its own, every one comes
 	// from (and goes back to) the pgx pool.
@@ -112,15 +104,13 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	})
 	sqlDB.SetMaxIdleConns(0)
 	drv := Driver{tenant.NewDriver(sqlDB, tenant.DriverOptions{
-		AppRole:          appRole,
 		StatementTimeout: opts.StatementTimeout,
 	})}
 	return &DB{
-		Pool:    pool,
-		SQL:     sqlDB,
-		Ent:     ent.NewClient(ent.Driver(drv)),
-		Driver:  drv,
-		AppRole: appRole,
+		Pool:   pool,
+		SQL:    sqlDB,
+		Ent:    ent.NewClient(ent.Driver(drv)),
+		Driver: drv,
 	}, nil
 }
 

@@ -79,7 +79,7 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 		URL: cfg.DatabaseURL, MaxConns: cfg.Database.MaxConns, MinConns: cfg.Database.MinConns,
 		MaxConnLifetime: cfg.Database.MaxConnLifetime, MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
 		ConnectTimeout: cfg.Database.ConnectTimeout, AcquireTimeout: cfg.Database.AcquireTimeout,
-		AppRole: cfg.Database.AppRole, StatementTimeout: cfg.Database.StatementTimeout,
+		StatementTimeout: cfg.Database.StatementTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 	checker := health.New(health.Options{
 		Ping:     db.Pool.Ping,
 		Pending:  func(ctx context.Context) (int, error) { return migrate.PendingFrom(ctx, db.SQL, "") },
-		RLS:      health.RLSCheck(db.SQL, cfg.Database.AppRole, migrate.TenantScopedTables()),
+		RLS:      health.RLSCheck(db.SQL, tenant.AppRole, migrate.TenantScopedTables()),
 		Interval: cfg.Health.CheckInterval,
 		Log:      log,
 	})

@@ -43,7 +43,7 @@ func RLSCheck(db *sql.DB, appRole string, tables []string) func(context.Context)
 
 // CheckRLS verifies, in the connected database, the guarantees of CONTRACT
 // §4 that the schema must provide, for the restricted role appRole (default
-// tenant.DefaultAppRole) and the tenant-scoped tables (usually
+// tenant.AppRole) and the tenant-scoped tables (usually
 // migrate.TenantScopedTables()). It enters appRole with the same settings
 // statement as every request and checks that:
 //   - the role exists, can be entered, is no superuser, has no BYPASSRLS,
@@ -67,7 +67,7 @@ func RLSCheck(db *sql.DB, appRole string, tables []string) func(context.Context)
 // fails closed.
 func CheckRLS(ctx context.Context, db *sql.DB, appRole string, tables []string) ([]Finding, error) {
 	if appRole == "" {
-		appRole = tenant.DefaultAppRole
+		appRole = tenant.AppRole
 	}
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {

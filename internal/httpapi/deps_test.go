@@ -13,6 +13,7 @@ import (
 	"github.com/mtdb/mtdb/internal/health"
 	"github.com/mtdb/mtdb/internal/migrate"
 	"github.com/mtdb/mtdb/internal/projects"
+	"github.com/mtdb/mtdb/internal/tenant"
 	"github.com/mtdb/mtdb/internal/tenants"
 	"github.com/mtdb/mtdb/internal/users"
 )
@@ -35,7 +36,7 @@ func testServer(t testing.TB, cfg *config.Config, log *slog.Logger, version stri
 	checker := health.New(health.Options{
 		Ping:     db.Pool.Ping,
 		Pending:  func(ctx context.Context) (int, error) { return migrate.PendingFrom(ctx, db.SQL, "") },
-		RLS:      health.RLSCheck(db.SQL, cfg.Database.AppRole, migrate.TenantScopedTables()),
+		RLS:      health.RLSCheck(db.SQL, tenant.AppRole, migrate.TenantScopedTables()),
 		Interval: cfg.Health.CheckInterval,
 		Log:      log,
 	})

@@ -6,12 +6,14 @@ import (
 	entschema "entgo.io/ent/dialect/sql/schema"
 
 	entmigrate "github.com/mtdb/mtdb/ent/migrate"
+	"github.com/mtdb/mtdb/internal/tenant"
 )
 
 const (
-	// AppRole is the restricted database role every request enters. The
-	// migrations create it and write it into the policies and grants.
-	AppRole = "mtdb_app"
+	// AppRole is the restricted database role every request enters
+	// (tenant.AppRole). The migrations create it and write it into the
+	// policies and grants.
+	AppRole = tenant.AppRole
 
 	// tenantColumn marks a table as tenant-scoped.
 	tenantColumn = "tenant_id"

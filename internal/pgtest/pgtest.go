@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mtdb/mtdb/internal/tenant"
 )
 
 // DB is one test's database.
@@ -44,8 +45,8 @@ type DB struct {
 const TesterRole = "mtdb_tester"
 
 // AppRole is the restricted role the migrations create and TesterRole may
-// enter with SET ROLE.
-const AppRole = "mtdb_app"
+// enter with SET ROLE (tenant.AppRole).
+const AppRole = tenant.AppRole
 
 // New creates a fresh migrated database for t and drops it (WITH (FORCE))
 // when t ends. It fails t when no server is available or setup fails.

@@ -62,7 +62,7 @@ type ListParams struct {
 // Errors: Forbidden (member), Invalid (fields, no tenant selected, an owner
 // that is not a user of this tenant).
 func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Project, error) {
-	tc, err := writer(ctx)
+	tc, err := tenant.Writer(ctx, "projects")
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +75,8 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Project, err
 	if err := errs.Fields(bad); err != nil {
 		return nil, err
 	}
-	if !tc.HasTenant() {
-		return nil, errs.Invalid("X-Tenant-ID", "must name the tenant to create the project in")
+	if err := tc.NeedTenant("projects"); err != nil {
+		return nil, err
 	}
 	var out *ent.Project
 	err = database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
@@ -101,7 +101,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Project, err
 // changes nothing returns the project as it is. Errors: Forbidden (member),
 // NotFound, Invalid (fields, an owner outside the project's tenant).
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*ent.Project, error) {
-	if _, err := writer(ctx); err != nil {
+	if _, err := tenant.Writer(ctx, "projects"); err != nil {
 		return nil, err
 	}
 	bad := map[string]string{}
@@ -152,7 +152,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 
 // Delete deletes the project id. Errors: Forbidden (member), NotFound.
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
-	if _, err := writer(ctx); err != nil {
+	if _, err := tenant.Writer(ctx, "projects"); err != nil {
 		return err
 	}
 	return translate(s.client.Project.DeleteOneID(id).Exec(ctx))
@@ -173,18 +173,6 @@ func checkOwner(ctx context.Context, tx *ent.Tx, owner, tenantID uuid.UUID) erro
 		return errs.Invalid("owner_id", badOwner)
 	}
 	return nil
-}
-
-// writer returns the caller's tenant context if its role may change projects.
-func writer(ctx context.Context) (tenant.Context, error) {
-	tc, ok := tenant.From(ctx)
-	if !ok {
-		return tc, tenant.ErrNoContext
-	}
-	if tc.Role != tenant.RolePlatformAdmin && tc.Role != tenant.RoleTenantAdmin {
-		return tc, errs.Forbidden("only a tenant_admin or platform_admin can change projects")
-	}
-	return tc, nil
 }
 
 func checkName(s string, bad map[string]string) string {

@@ -96,7 +96,7 @@ func TestCreate(t *testing.T) {
 		{"blank name", w.adminA, projects.CreateInput{Name: " \t", OwnerID: w.userA.ID}, errs.KindInvalid, "name"},
 		{"name of 201 characters", w.adminA, projects.CreateInput{Name: strings.Repeat("ü", 201), OwnerID: w.userA.ID}, errs.KindInvalid, "name"},
 		{"missing owner", w.adminA, projects.CreateInput{Name: "X"}, errs.KindInvalid, "owner_id"},
-		{"no tenant selected", w.platform, projects.CreateInput{Name: "X", OwnerID: w.userA.ID}, errs.KindInvalid, "X-Tenant-ID"},
+		{"no tenant selected", w.platform, projects.CreateInput{Name: "X", OwnerID: w.userA.ID}, errs.KindInvalid, "tenant"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

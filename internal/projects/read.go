@@ -10,14 +10,10 @@ import (
 	"github.com/mtdb/mtdb/ent/predicate"
 	"github.com/mtdb/mtdb/ent/project"
 	"github.com/mtdb/mtdb/internal/database"
-	"github.com/mtdb/mtdb/internal/tenant"
 )
 
 // Get returns the project id if the caller can see it. Errors: NotFound.
 func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.Project, error) {
-	if _, ok := tenant.From(ctx); !ok {
-		return nil, tenant.ErrNoContext
-	}
 	p, err := s.client.Project.Get(ctx, id)
 	if err != nil {
 		return nil, translate(err)
@@ -29,9 +25,6 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.Project, error) {
 // created_at then id, with their total count unless p.Page.NoCount.
 // Errors: Invalid (paging).
 func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.Project], error) {
-	if _, ok := tenant.From(ctx); !ok {
-		return database.Result[*ent.Project]{}, tenant.ErrNoContext
-	}
 	var preds []predicate.Project
 	if p.OwnerID != nil {
 		preds = append(preds, project.OwnerID(*p.OwnerID))

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 
 	"github.com/google/uuid"
+
+	"github.com/mtdb/mtdb/internal/errs"
 )
 
 // Role is the caller's role, as carried in the token's "role" claim and in
@@ -37,6 +39,33 @@ func ParseRole(s string) (Role, error) {
 
 // Valid reports whether r is one of the known roles.
 func (r Role) Valid() bool { _, err := ParseRole(string(r)); return err == nil }
+
+// CanWrite reports whether r may change a tenant's data (users, projects,
+// its own tenant): tenant_admin and platform_admin; a member only reads.
+func (r Role) CanWrite() bool { return r == RolePlatformAdmin || r == RoleTenantAdmin }
+
+// Writer returns the tenant context of ctx when its role may change what
+// (CanWrite). Errors: ErrNoContext; errs.Forbidden naming what.
+func Writer(ctx context.Context, what string) (Context, error) {
+	tc, ok := From(ctx)
+	if !ok {
+		return tc, ErrNoContext
+	}
+	if !tc.Role.CanWrite() {
+		return tc, errs.Forbidden("only a tenant_admin or platform_admin can change " + what)
+	}
+	return tc, nil
+}
+
+// NeedTenant returns nil when c has a tenant, and errs.Invalid on "tenant"
+// otherwise: what is created in the effective tenant, which a
+// platform_admin acting on no tenant has not named.
+func (c Context) NeedTenant(what string) error {
+	if c.HasTenant() {
+		return nil
+	}
+	return errs.Invalid("tenant", what+" are created in the effective tenant: name one")
+}
 
 // Context is what the database needs to know about the caller. A zero
 // TenantID means "no tenant": tenant-scoped tables then show no rows and

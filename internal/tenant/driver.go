@@ -13,9 +13,6 @@ import (
 
 // DriverOptions configure NewDriver.
 type DriverOptions struct {
-	// AppRole is the restricted role each transaction enters (SET LOCAL ROLE
-	// semantics). Empty means DefaultAppRole.
-	AppRole string
 	// StatementTimeout, when positive, becomes the transaction-local
 	// statement_timeout, set by the same statement as the tenant settings.
 	StatementTimeout time.Duration
@@ -42,9 +39,6 @@ type Driver struct {
 // The first transaction fails with an error when the connections are not
 // pgx ones.
 func NewDriver(db *sql.DB, opts DriverOptions) *Driver {
-	if opts.AppRole == "" {
-		opts.AppRole = DefaultAppRole
-	}
 	return &Driver{db: db, drv: entsql.OpenDB(dialect.Postgres, db), opts: opts}
 }
 

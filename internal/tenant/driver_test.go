@@ -15,11 +15,11 @@ import (
 
 func TestSettingsStatement(t *testing.T) {
 	tid := uuid.New()
-	q, args := tenant.SettingsStatement(tenant.Context{TenantID: tid, UserID: "u", Role: tenant.RoleMember, RequestID: "req-1"}, "", 0)
+	q, args := tenant.SettingsStatement(tenant.Context{TenantID: tid, UserID: "u", Role: tenant.RoleMember, RequestID: "req-1"}, 0)
 	if strings.Count(q, "set_config(") != 5 || strings.Contains(q, "statement_timeout") {
 		t.Fatalf("statement = %s", q)
 	}
-	want := []any{tenant.DefaultAppRole, tid.String(), "u", "member", "req-1", ""}
+	want := []any{tenant.AppRole, tid.String(), "u", "member", "req-1", ""}
 	if len(args) != len(want) {
 		t.Fatalf("args = %v, want %v", args, want)
 	}
@@ -28,7 +28,7 @@ func TestSettingsStatement(t *testing.T) {
 			t.Fatalf("args = %v, want %v", args, want)
 		}
 	}
-	q, args = tenant.SettingsStatement(tenant.Context{}, "r", 1500*time.Millisecond)
+	q, args = tenant.SettingsStatement(tenant.Context{}, 1500*time.Millisecond)
 	if !strings.Contains(q, "set_config('statement_timeout', $7, true)") || args[1] != "" || args[6] != "1500" {
 		t.Fatalf("statement = %s, args = %v", q, args)
 	}

@@ -207,7 +207,7 @@ func TestDriverRefusesWithoutContext(t *testing.T) {
 
 // rawDriver is a second tenant driver over db's pool, for raw statements.
 func rawDriver(db *database.DB) dialect.Driver {
-	return tenant.NewDriver(db.SQL, tenant.DriverOptions{AppRole: db.AppRole})
+	return tenant.NewDriver(db.SQL, tenant.DriverOptions{})
 }
 
 // TestDriverSettings checks what a transaction runs as: the settings of the

@@ -109,7 +109,7 @@ func (d *Driver) send(ctx context.Context, conn *sql.Conn, tc Context, o sql.TxO
 	if !ok {
 		return fmt.Errorf("tenant: unsupported isolation level %v", o.Isolation)
 	}
-	query, args := SettingsStatement(tc, d.opts.AppRole, d.opts.StatementTimeout)
+	query, args := SettingsStatement(tc, d.opts.StatementTimeout)
 	return onPgx(conn, func(pc *pgx.Conn) error {
 		b := &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{{SQL: begin}, {SQL: query, Arguments: args}}}
 		seq := &sequential{ctx: ctx, pc: pc}

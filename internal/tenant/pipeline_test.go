@@ -120,7 +120,7 @@ func wantTrips(t *testing.T, name string, got, want [][]string) {
 // trips.
 func TestPipelineStatementOrder(t *testing.T) {
 	drv, _, rec, pg := pipelined(t)
-	settings, _ := tenant.SettingsStatement(tenant.Context{}, "", time.Second)
+	settings, _ := tenant.SettingsStatement(tenant.Context{}, time.Second)
 	ctx := tenant.With(context.Background(), tenant.Context{TenantID: liveTenant(t, pg), Role: tenant.RoleMember, ReadOnly: true})
 	rec.take()
 

@@ -94,7 +94,7 @@ func TestVisibleSetOncePerTransaction(t *testing.T) {
 		}
 	}
 	rows.Close()
-	if vfor != w.A.String() || user != tenant.DefaultAppRole || len(vis) < 3*36 {
+	if vfor != w.A.String() || user != tenant.AppRole || len(vis) < 3*36 {
 		t.Fatalf("visible_tenants %q for %q as %s", vis, vfor, user)
 	}
 	// Switching tenant by hand inside the transaction: the stored set is

@@ -7,9 +7,11 @@ import (
 	"github.com/google/uuid"
 )
 
-// DefaultAppRole is the restricted database role every transaction enters
-// unless configured otherwise (database.app_role).
-const DefaultAppRole = "mtdb_app"
+// AppRole is the restricted database role every transaction enters. The
+// migrations create it and name it in every policy and grant, so it is one
+// constant, not a setting: the login role of DATABASE_URL only needs to be
+// allowed to SET ROLE to it.
+const AppRole = "mtdb_app"
 
 // settingsSQL is the one statement that runs right after BEGIN. Every value
 // is bound, never pasted in, and every setting is transaction-local (the
@@ -31,7 +33,7 @@ const settingsTimeoutSQL = settingsSQL + `, set_config('statement_timeout', $7, 
 const UnreachableCode = "MT403"
 
 // SettingsStatement returns the statement (and its arguments) that enters
-// appRole and sets the transaction-local settings of c: role, app.tenant_id
+// AppRole and sets the transaction-local settings of c: role, app.tenant_id
 // (empty when no tenant), app.user_id, app.role, app.request_id and, when
 // statementTimeout > 0, statement_timeout (in milliseconds), and checks
 // that c's credentials may act in c.TenantID (mtdb_enter). It must run
@@ -40,10 +42,7 @@ const UnreachableCode = "MT403"
 // This is the only place that knows how the settings reach PostgreSQL: a
 // deployment behind Citus (which forwards SET LOCAL but not set_config) or
 // another pooler switches it here.
-func SettingsStatement(c Context, appRole string, statementTimeout time.Duration) (string, []any) {
-	if appRole == "" {
-		appRole = DefaultAppRole
-	}
+func SettingsStatement(c Context, statementTimeout time.Duration) (string, []any) {
 	tenantID := ""
 	if c.HasTenant() {
 		tenantID = c.TenantID.String()
@@ -52,7 +51,7 @@ func SettingsStatement(c Context, appRole string, statementTimeout time.Duration
 	if c.HomeTenantID != uuid.Nil {
 		home = c.HomeTenantID.String()
 	}
-	args := []any{appRole, tenantID, c.UserID, string(c.Role), c.RequestID, home}
+	args := []any{AppRole, tenantID, c.UserID, string(c.Role), c.RequestID, home}
 	if statementTimeout <= 0 {
 		return settingsSQL, args
 	}

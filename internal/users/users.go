@@ -21,12 +21,6 @@ import (
 	"github.com/mtdb/mtdb/internal/tenant"
 )
 
-// The roles a user can hold inside a tenant.
-const (
-	RoleTenantAdmin = "tenant_admin"
-	RoleMember      = "member"
-)
-
 // Length limits, in characters.
 const (
 	MaxEmailLen       = 320
@@ -58,7 +52,7 @@ type UpdateInput struct {
 }
 
 // ListParams filter and page List. Email matches exactly (after
-// normalisation); Role is "", RoleTenantAdmin or RoleMember (Invalid
+// normalisation); Role is "", tenant_admin or member (Invalid
 // otherwise).
 type ListParams struct {
 	Email string
@@ -70,7 +64,7 @@ type ListParams struct {
 // Errors: Forbidden (member), Invalid (fields; no tenant selected),
 // Conflict (the e-mail is taken in this tenant).
 func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.User, error) {
-	tc, err := writer(ctx)
+	tc, err := tenant.Writer(ctx, "users")
 	if err != nil {
 		return nil, err
 	}
@@ -79,14 +73,14 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.User, error)
 	name := checkDisplayName(in.DisplayName, bad)
 	role := in.Role
 	if role == "" {
-		role = RoleMember
+		role = string(tenant.RoleMember)
 	}
 	checkRole(role, bad)
 	if err := errs.Fields(bad); err != nil {
 		return nil, err
 	}
-	if !tc.HasTenant() {
-		return nil, errs.Invalid("X-Tenant-ID", "must name the tenant to create the user in")
+	if err := tc.NeedTenant("users"); err != nil {
+		return nil, err
 	}
 	u, err := s.client.User.Create().
 		SetEmail(email).
@@ -103,7 +97,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.User, error)
 // changes nothing returns the user as it is. Errors: Forbidden (member),
 // NotFound, Invalid, Conflict (the e-mail is taken in the user's tenant).
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*ent.User, error) {
-	if _, err := writer(ctx); err != nil {
+	if _, err := tenant.Writer(ctx, "users"); err != nil {
 		return nil, err
 	}
 	bad := map[string]string{}
@@ -143,7 +137,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 // Delete deletes the user id. Errors: Forbidden (member), NotFound,
 // Conflict (the user still owns projects).
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
-	if _, err := writer(ctx); err != nil {
+	if _, err := tenant.Writer(ctx, "users"); err != nil {
 		return err
 	}
 	err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
@@ -161,18 +155,6 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 		return tx.User.DeleteOne(u).Exec(ctx)
 	})
 	return translate(err)
-}
-
-// writer returns the caller's tenant context if its role may change users.
-func writer(ctx context.Context) (tenant.Context, error) {
-	tc, ok := tenant.From(ctx)
-	if !ok {
-		return tc, tenant.ErrNoContext
-	}
-	if tc.Role != tenant.RolePlatformAdmin && tc.Role != tenant.RoleTenantAdmin {
-		return tc, errs.Forbidden("only a tenant_admin or platform_admin can change users")
-	}
-	return tc, nil
 }
 
 // checkEmail normalises s (trimmed, lower-case) and records a problem in bad
@@ -207,7 +189,8 @@ func checkDisplayName(s string, bad map[string]string) string {
 }
 
 func checkRole(r string, bad map[string]string) {
-	if r != RoleTenantAdmin && r != RoleMember {
+	// A user holds a role inside a tenant: platform_admin is not one.
+	if r := tenant.Role(r); r != tenant.RoleTenantAdmin && r != tenant.RoleMember {
 		bad["role"] = "must be tenant_admin or member"
 	}
 }

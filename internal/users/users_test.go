@@ -79,7 +79,7 @@ func TestCreate(t *testing.T) {
 		{"empty display_name", w.adminA, users.CreateInput{Email: "x@example.com"}, errs.KindInvalid, "display_name"},
 		{"display_name of 201 characters", w.adminA, users.CreateInput{Email: "x@example.com", DisplayName: strings.Repeat("ß", 201)}, errs.KindInvalid, "display_name"},
 		{"platform_admin role is not a user role", w.adminA, users.CreateInput{Email: "x@example.com", DisplayName: "X", Role: "platform_admin"}, errs.KindInvalid, "role"},
-		{"no tenant selected", w.platform, users.CreateInput{Email: "x@example.com", DisplayName: "X"}, errs.KindInvalid, "X-Tenant-ID"},
+		{"no tenant selected", w.platform, users.CreateInput{Email: "x@example.com", DisplayName: "X"}, errs.KindInvalid, "tenant"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
