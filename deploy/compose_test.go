@@ -146,7 +146,7 @@ func TestComposeRoles(t *testing.T) {
 	if n, err := migrate.PendingFrom(ctx, api, ""); err != nil || n != 0 {
 		t.Errorf("pending migrations as mtdb_api: %d, %v", n, err)
 	}
-	if problems, err := health.RLSCheck(api, tenant.DefaultAppRole, migrate.TenantScopedTables())(ctx); err != nil || len(problems) > 0 {
+	if problems, err := health.RLSCheck(api, tenant.AppRole, migrate.TenantScopedTables())(ctx); err != nil || len(problems) > 0 {
 		t.Errorf("RLS self-check as mtdb_api: %q, %v", problems, err)
 	}
 	tx, err := api.BeginTx(ctx, nil)
@@ -154,7 +154,7 @@ func TestComposeRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	q, args := tenant.SettingsStatement(tenant.Context{Role: tenant.RoleMember}, tenant.DefaultAppRole, 0)
+	q, args := tenant.SettingsStatement(tenant.Context{Role: tenant.RoleMember}, 0)
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		t.Fatalf("entering the tenant context as mtdb_api: %v", err)
 	}
