@@ -56,8 +56,11 @@ func RLSCheck(db *sql.DB, appRole string, tables []string) func(context.Context)
 //   - foreign keys between tenant-scoped tables include tenant_id;
 //   - no other table of the current schema has a tenant_id column (it would
 //     be a tenant-scoped table nobody checks);
-//   - appRole cannot create objects in the current schema, and every mtdb_*
-//     function there runs with a search_path listing pg_temp last;
+//   - appRole cannot create objects in the current schema nor temporary
+//     objects in the database, no relation outside the current schema (a
+//     temporary one included) is named like an application table, and
+//     every mtdb_* function there runs with a search_path listing pg_temp
+//     last;
 //   - each tenant-scoped table and tenants has its enabled audit trigger,
 //     and audit_events is append-only for appRole (see auditFindings).
 //
@@ -113,7 +116,7 @@ func CheckRLS(ctx context.Context, db *sql.DB, appRole string, tables []string) 
 		return nil, err
 	}
 	findings = append(findings, f...)
-	f, err = schemaFindings(ctx, tx, appRole, exists)
+	f, err = schemaFindings(ctx, tx, appRole, exists, append([]string{TenantsTable}, tables...))
 	if err != nil {
 		return nil, err
 	}
@@ -121,27 +124,56 @@ func CheckRLS(ctx context.Context, db *sql.DB, appRole string, tables []string) 
 }
 
 // schemaFindings checks that appRole cannot create objects in the current
-// schema (an object of its own there could shadow or replace ours), and
-// that every helper function of the migrations (mtdb_*) runs with a
-// search_path listing pg_temp last: the role may create temporary objects,
-// and the temporary schema, unless listed, is searched first for tables and
-// types, so a temporary table named tenants would decide what the policies
-// let through.
-func schemaFindings(ctx context.Context, tx *sql.Tx, appRole string, roleExists bool) ([]Finding, error) {
+// schema (an object of its own there could shadow or replace ours) nor
+// temporary objects (the temporary schema, unless listed, is searched first
+// for tables and types); that no relation outside the current schema, a
+// temporary one of any session included, is named like one of tables (it
+// shadows the table for every search_path that lists its schema first);
+// and that every helper function of the migrations (mtdb_*) runs with a
+// search_path listing pg_temp last, so a temporary table named tenants
+// cannot decide what the policies let through.
+func schemaFindings(ctx context.Context, tx *sql.Tx, appRole string, roleExists bool, tables []string) ([]Finding, error) {
 	var findings []Finding
 	if roleExists {
-		var schema string
-		var create bool
+		var schema, db string
+		var create, temp bool
 		if err := tx.QueryRowContext(ctx,
-			`SELECT current_schema()::text, pg_catalog.has_schema_privilege($1, current_schema(), 'CREATE')`,
-			appRole).Scan(&schema, &create); err != nil {
+			`SELECT current_schema()::text, pg_catalog.has_schema_privilege($1, current_schema(), 'CREATE'),
+			        current_database()::text, pg_catalog.has_database_privilege($1, current_database(), 'TEMPORARY')`,
+			appRole).Scan(&schema, &create, &db, &temp); err != nil {
 			return nil, fmt.Errorf("rls check: reading schema privileges: %w", err)
 		}
 		if create {
 			findings = append(findings, Finding{appRole, "role may create objects in schema " + schema})
 		}
+		if temp {
+			findings = append(findings, Finding{appRole, "role may create temporary objects in database " + db +
+				" (TEMPORARY, usually through PUBLIC); they can shadow application tables"})
+		}
 	}
 	rows, err := tx.QueryContext(ctx, `
+SELECT n.nspname::text, c.relname::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = ANY ($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.oid <> current_schema()::regnamespace
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
+ORDER BY 1, 2`, tables)
+	if err != nil {
+		return nil, fmt.Errorf("rls check: reading shadowing relations: %w", err)
+	}
+	for rows.Next() {
+		var schema, name string
+		if err := rows.Scan(&schema, &name); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("rls check: %w", err)
+		}
+		findings = append(findings, Finding{"relation " + schema + "." + name,
+			"is named like application table " + name + " and can shadow it"})
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	rows, err = tx.QueryContext(ctx, `
 SELECT p.proname::text,
        COALESCE((SELECT c FROM unnest(p.proconfig) c WHERE c LIKE 'search\_path=%' LIMIT 1), '')
 FROM pg_catalog.pg_proc p

@@ -162,6 +162,34 @@ func TestCheckRLSFindsBreakage(t *testing.T) {
 	}
 }
 
+// TestCheckRLSFindsShadowing: the self-check reports that the restricted
+// role may create temporary objects, and every relation outside the
+// application's schema named like one of its tables, a temporary table of
+// another session included.
+func TestCheckRLSFindsShadowing(t *testing.T) {
+	d := newRLSDB(t)
+	ctx := context.Background()
+	// Privileges on a database are local to this test's database.
+	d.exec(t, `DO $$ BEGIN EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC', current_database()); END $$`)
+	assertContains(t, d.check(t, ""), "mtdb_app: role may create temporary objects in database mtdb_test_")
+
+	d.exec(t, `CREATE SCHEMA shadow`, `CREATE TABLE shadow.users (id int)`)
+	conn, err := d.owner.Acquire(ctx) // its temporary table lives as long as the session
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE tenants (id uuid)`); err != nil {
+		t.Fatal(err)
+	}
+	got := d.check(t, "")
+	assertContains(t, got, "relation shadow.users: is named like application table users and can shadow it")
+	assertContains(t, got, "relation pg_temp_")
+	if _, err := conn.Exec(ctx, `DISCARD TEMP`); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Role attributes are cluster-wide: these tests use a role of their own.
 func TestCheckRLSRoleAttributes(t *testing.T) {
 	d := newRLSDB(t)

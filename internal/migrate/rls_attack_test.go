@@ -219,14 +219,16 @@ func TestRLSTenantsPolicies(t *testing.T) {
 	}
 }
 
-// TestRLSTempSchemaShadowing: the restricted role may create temporary
-// objects (PUBLIC has TEMPORARY on every database), and the session's
-// temporary schema is searched first for tables and types. The helper
-// functions must not resolve their tables or types there: otherwise a
-// temporary table named tenants, left on a pooled connection by one
-// transaction, decides what every later transaction on it sees.
+// TestRLSTempSchemaShadowing: where the restricted role may create
+// temporary objects (PUBLIC has TEMPORARY on every database unless the
+// migration could revoke it), the session's temporary schema is searched
+// first for tables and types. The helper functions must not resolve their
+// tables or types there: otherwise a temporary table named tenants, left
+// on a pooled connection by one transaction, decides what every later
+// transaction on it sees.
 func TestRLSTempSchemaShadowing(t *testing.T) {
 	f := newFixture(t)
+	f.exec(t, grantTempSQL) // as if the migration's REVOKE had not been applied
 	ctx := context.Background()
 	conn, err := f.db.Conn(ctx)
 	if err != nil {

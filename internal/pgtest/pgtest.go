@@ -92,6 +92,13 @@ func create(t testing.TB, migrated bool) *DB {
 	if err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
+	if migrated {
+		// Privileges on a database are not copied from its template: redo
+		// what the migrations did to the template's (REVOKE TEMPORARY).
+		if _, err := env.admin.Exec(ctx, `REVOKE TEMPORARY ON DATABASE `+pgx.Identifier{name}.Sanitize()+` FROM PUBLIC`); err != nil {
+			t.Fatalf("pgtest: revoke temporary on %s: %v", name, err)
+		}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -16,7 +16,7 @@ import (
 func TestSettingsStatement(t *testing.T) {
 	tid := uuid.New()
 	q, args := tenant.SettingsStatement(tenant.Context{TenantID: tid, UserID: "u", Role: tenant.RoleMember, RequestID: "req-1"}, 0)
-	if strings.Count(q, "set_config(") != 5 || strings.Contains(q, "statement_timeout") {
+	if strings.Count(q, "set_config(") != 6 || strings.Contains(q, "statement_timeout") {
 		t.Fatalf("statement = %s", q)
 	}
 	want := []any{tenant.AppRole, tid.String(), "u", "member", "req-1", ""}

@@ -23,7 +23,15 @@ const AppRole = "mtdb_app"
 // the transaction, before any work of the request ran.
 const settingsSQL = `SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true), ` +
 	`set_config('app.user_id', $3, true), set_config('app.role', $4, true), set_config('app.request_id', $5, true), ` +
-	`mtdb_enter($2, $6, $4)`
+	pinSearchPath + `, mtdb_enter($2, $6, $4)`
+
+// pinSearchPath sets a transaction-local search_path: the schemas already
+// on it, without any temporary schema, then pg_temp explicitly last. The
+// application names its tables unqualified, and an unlisted temporary
+// schema is searched first, so a temporary table named users would
+// otherwise be what later statements read and write.
+const pinSearchPath = `set_config('search_path', pg_catalog.concat_ws(', ', (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(s), ', ') ` +
+	`FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) AS s WHERE s !~ '^pg_temp_'), 'pg_temp'), true)`
 
 // settingsTimeoutSQL is settingsSQL plus a transaction-local statement_timeout.
 const settingsTimeoutSQL = settingsSQL + `, set_config('statement_timeout', $7, true)`
@@ -34,7 +42,8 @@ const UnreachableCode = "MT403"
 
 // SettingsStatement returns the statement (and its arguments) that enters
 // AppRole and sets the transaction-local settings of c: role, app.tenant_id
-// (empty when no tenant), app.user_id, app.role, app.request_id and, when
+// (empty when no tenant), app.user_id, app.role, app.request_id, a pinned
+// search_path (pinSearchPath) and, when
 // statementTimeout > 0, statement_timeout (in milliseconds), and checks
 // that c's credentials may act in c.TenantID (mtdb_enter). It must run
 // inside a transaction, as its first statement.
