@@ -26,6 +26,7 @@ Usage:
                                           write a migration for changed Ent schemas
   mtdb check                              verify the row-level security guarantees
   mtdb audit prune --before 90d|DATE      delete old audit events (as the migration owner)
+  mtdb repair-metadata [--dry-run]        reset tenant metadata stored beyond the bounds
   mtdb token --role ROLE [--tenant UUID] [--sub S] [--ttl 1h]
                                           print a signed JWT
   mtdb dev                                local development server with demo data
@@ -97,6 +98,8 @@ func (env *cmdEnv) dispatch(ctx context.Context, cmd string, rest []string) erro
 		return env.checkCmd(ctx, rest)
 	case "audit":
 		return env.auditCmd(ctx, rest)
+	case "repair-metadata":
+		return env.repairMetadataCmd(ctx, rest)
 	case "token":
 		return env.tokenCmd(ctx, rest)
 	case "dev":
@@ -108,7 +111,7 @@ func (env *cmdEnv) dispatch(ctx context.Context, cmd string, rest []string) erro
 		fmt.Fprint(env.stdout, usage)
 		return nil
 	}
-	return usagef("unknown command %q (commands: serve, migrate, check, audit, token, dev, version)", cmd)
+	return usagef("unknown command %q (commands: serve, migrate, check, audit, repair-metadata, token, dev, version)", cmd)
 }
 
 // cmdEnv is what every subcommand gets from run.

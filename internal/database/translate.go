@@ -2,6 +2,7 @@ package database
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -20,9 +21,11 @@ type Codes map[string]func(*pgconn.PgError) *errs.Error
 //   - ent's not-found is errs.NotFound(what);
 //   - ent's validation error is Invalid on its field;
 //   - a PostgreSQL error whose code is in codes gets that answer;
-//   - otherwise check_violation and string_data_right_truncation are
-//     Invalid on the column (or "body"), insufficient_privilege (which
-//     includes a row-level security refusal) is Forbidden;
+//   - otherwise check_violation and every data exception (class 22:
+//     numeric out of range, value too long, malformed text, ...) are
+//     Invalid on the column (or "body"): the value came from the caller;
+//     insufficient_privilege (which includes a row-level security refusal)
+//     is Forbidden;
 //   - everything else goes through Classify (503, 504, or unchanged: 500).
 //
 // The original error is kept as the cause, for the log only.
@@ -48,14 +51,16 @@ func Translate(err error, what string, codes Codes) error {
 	if answer, ok := codes[pg.Code]; ok {
 		return withCause(answer(pg), err)
 	}
-	switch pg.Code {
-	case "23514", "22001": // check_violation, string_data_right_truncation
-		f := pg.ColumnName
-		if f == "" {
-			f = "body"
-		}
+	f := pg.ColumnName
+	if f == "" {
+		f = "body"
+	}
+	switch {
+	case pg.Code == "23514", pg.Code == "22001": // check_violation, string_data_right_truncation
 		return withCause(errs.Invalid(f, "is invalid"), err)
-	case "42501": // insufficient_privilege, incl. a row-level security refusal
+	case strings.HasPrefix(pg.Code, "22"): // data_exception: numeric overflow (22003), bad text (22P02, 22P05), ...
+		return withCause(errs.Invalid(f, "is out of range or malformed"), err)
+	case pg.Code == "42501": // insufficient_privilege, incl. a row-level security refusal
 		return withCause(errs.Forbidden("not allowed for this tenant"), err)
 	}
 	return Classify(err)

@@ -23,6 +23,8 @@ var queryParams = map[string][]string{
 	"GET /api/v1/projects": list("owner_id"),
 	// Audit events page by cursor (after), not offset.
 	"GET /api/v1/audit-events": {"limit", "after", "table", "row_id", "actor", "operation", "since", "until"},
+	// A page of subsidiaries; cursor parameters of lists do not apply.
+	"GET /api/v1/tenants/:id/hierarchy": {"limit", "offset"},
 }
 
 // list returns pageParams followed by a list's own filters.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -85,9 +86,6 @@ func (h tenantHandlers) create(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := checkMetadata(req.Metadata); err != nil {
-		return err
-	}
 	parent, err := optionalUUID("parent_tenant_id", req.ParentTenantID)
 	if err != nil {
 		return err
@@ -112,9 +110,6 @@ func (h tenantHandlers) update(c echo.Context) error {
 	}
 	var req updateTenantRequest
 	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if err := checkMetadata(req.Metadata); err != nil {
 		return err
 	}
 	in := tenants.UpdateInput{Name: req.Name, Metadata: req.Metadata}
@@ -143,9 +138,25 @@ func (h tenantHandlers) hierarchy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items, err := h.svc.Hierarchy(c.Request().Context(), id)
+	if err := refuseNULQuery(c); err != nil {
+		return err
+	}
+	// One page holds every subsidiary of all but the largest organisations;
+	// the bounds are the service's to check.
+	p := tenants.Page{Limit: database.MaxLimit}
+	if v := c.QueryParam("limit"); v != "" {
+		p.Limit = atoiOr(v, 0)
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		p.Offset = atoiOr(v, -1)
+	}
+	items, more, err := h.svc.Hierarchy(c.Request().Context(), id, p)
 	if err != nil {
 		return err
+	}
+	if more {
+		next := fmt.Sprintf("%s?limit=%d&offset=%d", c.Request().URL.Path, p.Limit, p.Offset+p.Limit)
+		c.Response().Header().Set("Link", "<"+next+`>; rel="next"`)
 	}
 	out := make([]tenantJSON, 0, len(items))
 	for _, t := range items {

@@ -59,13 +59,22 @@ func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.
 	return res, translate(err, "tenant")
 }
 
-// Hierarchy returns the live tenant id followed by its live subsidiaries
-// that the caller can see, ordered by name. Errors: NotFound.
-func (s *Service) Hierarchy(ctx context.Context, id uuid.UUID) ([]*ent.Tenant, error) {
+// Hierarchy returns the live tenant id followed by one page of its live
+// subsidiaries that the caller can see, ordered by name (then id), and
+// whether more follow: a page holds at most Limit (1–1000) subsidiaries
+// from Offset on, so no answer grows with the organisation. Errors:
+// NotFound, Invalid (limit, offset).
+func (s *Service) Hierarchy(ctx context.Context, id uuid.UUID, p Page) ([]*ent.Tenant, bool, error) {
 	if _, err := caller(ctx); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var out []*ent.Tenant
+	if err := (database.Page{Limit: p.Limit, Offset: p.Offset}).Check(); err != nil {
+		return nil, false, err
+	}
+	var (
+		out  []*ent.Tenant
+		more bool
+	)
 	err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
 		t, err := tx.Tenant.Query().Where(enttenant.ID(id), enttenant.DeletedAtIsNil()).Only(ctx)
 		if err != nil {
@@ -73,17 +82,27 @@ func (s *Service) Hierarchy(ctx context.Context, id uuid.UUID) ([]*ent.Tenant, e
 		}
 		subs, err := tx.Tenant.Query().
 			Where(enttenant.ParentTenantID(id), enttenant.DeletedAtIsNil()).
-			Order(enttenant.ByName(), enttenant.ByID()).All(ctx)
+			Order(enttenant.ByName(), enttenant.ByID()).
+			Limit(p.Limit + 1).Offset(p.Offset).All(ctx) // one more: is there a next page?
 		if err != nil {
 			return err
+		}
+		if more = len(subs) > p.Limit; more {
+			subs = subs[:p.Limit]
 		}
 		out = append([]*ent.Tenant{t}, subs...)
 		return nil
 	})
 	if err != nil {
-		return nil, translate(err, "tenant")
+		return nil, false, translate(err, "tenant")
 	}
-	return out, nil
+	return out, more, nil
+}
+
+// Page is one page of a hierarchy: Limit 1–1000, Offset ≥ 0.
+type Page struct {
+	Limit  int
+	Offset int
 }
 
 // Enter checks that the caller may act in its effective tenant: the tenant

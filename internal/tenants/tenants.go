@@ -69,7 +69,8 @@ type ListParams struct {
 
 // Create creates a tenant and returns it. Errors: Forbidden (member; a
 // tenant_admin creating a parent, or acting for a tenant that is not a
-// parent), Invalid (name, tenant_type, parent_tenant_id), NotFound (parent not
+// parent), Invalid (name, tenant_type, parent_tenant_id, metadata beyond
+// CheckMetadata's bounds), NotFound (parent not
 // visible), Conflict (duplicate name among the siblings).
 func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Tenant, error) {
 	tc, err := tenant.Writer(ctx, "tenants")
@@ -92,6 +93,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Tenant, erro
 		bad["tenant_type"] = "must be parent or subsidiary"
 	}
 	if err := errs.Fields(bad); err != nil {
+		return nil, err
+	}
+	if err := CheckMetadata(in.Metadata); err != nil {
 		return nil, err
 	}
 	if in.Type == TypeParent && tc.Role != tenant.RolePlatformAdmin {

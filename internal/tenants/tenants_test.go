@@ -182,17 +182,20 @@ func TestVisibility(t *testing.T) {
 		t.Fatalf("member of A reading A1: %v", err)
 	}
 
-	h, err := w.svc.Hierarchy(w.memberA, w.A.ID)
+	h, _, err := w.svc.Hierarchy(w.memberA, w.A.ID, all)
 	if err != nil {
 		t.Fatal(err)
 	}
 	eq(ids(h), []uuid.UUID{w.A.ID, w.A1.ID, w.A2.ID}) // the tenant, then by name
-	h, err = w.svc.Hierarchy(w.adminA1, w.A1.ID)
+	h, _, err = w.svc.Hierarchy(w.adminA1, w.A1.ID, all)
 	if err != nil {
 		t.Fatal(err)
 	}
 	eq(ids(h), []uuid.UUID{w.A1.ID})
-	if _, err := w.svc.Hierarchy(w.adminB, w.A.ID); errs.KindOf(err) != errs.KindNotFound {
+	if _, _, err := w.svc.Hierarchy(w.adminB, w.A.ID, all); errs.KindOf(err) != errs.KindNotFound {
 		t.Fatalf("B's hierarchy of A: %v", err)
 	}
 }
+
+// all is a hierarchy page large enough for every test organisation.
+var all = tenants.Page{Limit: 1000}

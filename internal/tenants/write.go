@@ -15,7 +15,8 @@ import (
 // Update changes the name and/or metadata of the live tenant id and returns
 // its new state. An input that changes nothing returns the tenant as it is.
 // Errors: Forbidden (member), NotFound (not visible or deleted), Invalid
-// (name; tenant_type or parent_tenant_id differing from the current value),
+// (name; metadata beyond CheckMetadata's bounds; tenant_type or
+// parent_tenant_id differing from the current value),
 // Conflict (duplicate name among the siblings).
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*ent.Tenant, error) {
 	tc, err := tenant.Writer(ctx, "tenants")
@@ -28,6 +29,9 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		if name, bad = checkName(*in.Name, true, map[string]string{}); len(bad) > 0 {
 			return nil, errs.Fields(bad)
 		}
+	}
+	if err := CheckMetadata(in.Metadata); err != nil {
+		return nil, err
 	}
 	var out *ent.Tenant
 	err = database.WithTx(ctx, s.client, func(tx *ent.Tx) error {

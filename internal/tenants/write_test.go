@@ -108,7 +108,7 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("deleted tenant still readable: %v", err)
 	}
 	servicetest.WantKind(t, w.svc.Delete(w.adminA, w.A1.ID), errs.KindNotFound)
-	h, err := w.svc.Hierarchy(w.adminA, w.A.ID)
+	h, _, err := w.svc.Hierarchy(w.adminA, w.A.ID, all)
 	if err != nil || len(h) != 2 {
 		t.Fatalf("hierarchy after delete: %v %v", h, err)
 	}
