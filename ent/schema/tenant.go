@@ -17,10 +17,12 @@ import (
 // Constraints the database enforces beyond the fields below: the name is
 // trimmed and 1-200 characters; a parent has no parent_tenant_id and a
 // subsidiary has one; the parent of a subsidiary is itself a parent (trigger
-// tenants_depth, from the migration generator); names are unique,
+// tenants_depth, from the migration generator). Names are indexed,
 // case-insensitively, among live parents and among the live subsidiaries of
-// one parent (expression indexes tenants_parent_name_key and
-// tenants_subsidiary_name_key, added by the generator's diff hook).
+// one parent (expression indexes tenants_parent_name_idx and
+// tenants_subsidiary_name_idx, added by the generator's diff hook), but not
+// unique: a name conflicts only with a sibling the writer can see (see
+// internal/tenants), so that a conflict never reveals a tenant.
 type Tenant struct{ ent.Schema }
 
 // Mixin of Tenant.

@@ -214,3 +214,85 @@ func TestInjectionLookingInputIsHarmless(t *testing.T) {
 	// Another organisation still sees none of it.
 	o.do(o.adminB, "GET", "/api/v1/users/"+u.ID.String(), nil).wantError(t, 404, "NOT_FOUND", "")
 }
+
+// TestAttackMatrixNoExistenceOracles: for every unique constraint (tenant
+// names among organisations, tenant names among the subsidiaries of one
+// parent, user e-mail addresses within a tenant), an attacker who writes a
+// value already taken by a row it cannot see gets exactly the answer it
+// gets for a fresh value: the answer would be the same if the invisible row
+// did not exist, so names and addresses can be neither probed nor
+// squatted. Where the caller sees the other row, the conflict is reported.
+func TestAttackMatrixNoExistenceOracles(t *testing.T) {
+	o := newOrg(t) // Acme (subsidiaries Alpha, Zeta), Globex
+	var b1 tenantOut
+	o.do(o.adminB, "POST", "/api/v1/tenants", map[string]any{"name": "Globex Labs", "tenant_type": "subsidiary"}).want(t, 201, &b1)
+	adminB1 := o.token(tenant.RoleTenantAdmin, b1.TenantID)
+	adminA2 := o.token(tenant.RoleTenantAdmin, o.A2.TenantID)
+	for _, tid := range []uuid.UUID{o.A.TenantID, o.A1.TenantID} {
+		o.do(o.adminA, "POST", "/api/v1/users", map[string]any{"email": "v-" + tid.String()[:8] + "@example.com", "display_name": "Victim"},
+			"X-Tenant-ID", tid.String()).want(t, 201, nil)
+	}
+	emailA, emailA1 := "V-"+o.A.TenantID.String()[:8]+"@example.com", "v-"+o.A1.TenantID.String()[:8]+"@EXAMPLE.com"
+
+	// answer is a response without what legitimately differs (ids, names).
+	answer := func(r response) string {
+		if r.Code < 300 {
+			return fmt.Sprint(r.Code)
+		}
+		return errBodyWithoutID(t, r)
+	}
+	n := 0
+	fresh := func(s string) string { n++; return fmt.Sprintf("%s %d", s, n) }
+	type probe struct {
+		name  string
+		write func(value string) response
+		taken []string // values held by rows the attacker cannot see
+		fresh func() string
+	}
+	rename := func(token string, id uuid.UUID) func(string) response {
+		return func(v string) response {
+			return o.do(token, "PATCH", "/api/v1/tenants/"+id.String(), map[string]any{"name": v})
+		}
+	}
+	createUser := func(token string) func(string) response {
+		return func(v string) response {
+			return o.do(token, "POST", "/api/v1/users", map[string]any{"email": v, "display_name": "Probe"})
+		}
+	}
+	createSub := func(token string) func(string) response {
+		return func(v string) response {
+			return o.do(token, "POST", "/api/v1/tenants", map[string]any{"name": v, "tenant_type": "subsidiary"})
+		}
+	}
+	freshEmail := func() string { return uuid.NewString()[:8] + "@example.com" }
+	freshName := func() string { return fresh("Fresh") }
+	probes := []probe{
+		{"organisation admin renames its organisation onto another's name", rename(o.adminB, o.B.TenantID), []string{"acme", "ACME"}, freshName},
+		{"organisation admin names a subsidiary like another organisation's", createSub(o.adminB), []string{"alpha", "Zeta"}, freshName},
+		{"organisation admin adds a user with another organisation's address", createUser(o.adminB), []string{emailA, emailA1}, freshEmail},
+		{"other organisation's subsidiary renames itself onto a foreign name", rename(adminB1, b1.TenantID), []string{"Alpha", "acme"}, freshName},
+		{"other organisation's subsidiary adds a user with a foreign address", createUser(adminB1), []string{emailA, emailA1}, freshEmail},
+		{"subsidiary renames itself onto its sibling's name", rename(o.adminA1, o.A1.TenantID), []string{"zeta", "ZETA"}, freshName},
+		{"subsidiary renames itself onto its parent's name", rename(o.adminA1, o.A1.TenantID), []string{"Acme"}, freshName},
+		{"subsidiary adds a user with its parent's user's address", createUser(o.adminA1), []string{emailA}, freshEmail},
+		{"sibling renames itself onto the other sibling's name", rename(adminA2, o.A2.TenantID), []string{"alpha"}, freshName},
+		{"sibling adds a user with the other sibling's user's address", createUser(adminA2), []string{emailA1}, freshEmail},
+	}
+	for _, p := range probes {
+		t.Run(p.name, func(t *testing.T) {
+			for _, v := range p.taken {
+				want := answer(p.write(p.fresh()))
+				if got := answer(p.write(v)); got != want {
+					t.Errorf("writing %q (held by an invisible row): %s; a fresh value: %s", v, got, want)
+				}
+			}
+		})
+	}
+	// Where the other row is visible, uniqueness holds.
+	o.do(o.platform, "POST", "/api/v1/tenants", map[string]any{"name": "ACME", "tenant_type": "parent"}).wantError(t, 409, "CONFLICT", "")
+	o.do(o.adminA, "PATCH", "/api/v1/tenants/"+o.A2.TenantID.String(), map[string]any{"name": "Alpha Two"}).want(t, 200, nil)
+	o.do(o.adminA, "POST", "/api/v1/tenants", map[string]any{"name": "ALPHA TWO", "tenant_type": "subsidiary"}).wantError(t, 409, "CONFLICT", "")
+	o.do(o.adminA, "POST", "/api/v1/users", map[string]any{"email": emailA, "display_name": "Again"}).wantError(t, 409, "CONFLICT", "")
+	o.do(o.adminA, "POST", "/api/v1/users", map[string]any{"email": emailA1, "display_name": "Again"}, "X-Tenant-ID", o.A1.TenantID.String()).
+		wantError(t, 409, "CONFLICT", "")
+}

@@ -19,7 +19,8 @@ import (
 //     of its columns on both sides, so a row can only reference rows of its
 //     own tenant; the referenced table gets a unique key (tenant_id, ...)
 //     when it has none (the TenantScoped mixin declares (tenant_id, id));
-//   - tenants gets its case-insensitive unique name indexes.
+//   - tenants gets its case-insensitive name indexes (for the sibling-name
+//     check; not unique: see addTenantNameIndexes).
 //
 // audit_events has a tenant_id but no foreign key (hasTenantColumn is false
 // for it): the events of a tenant outlive the tenant.
@@ -124,12 +125,16 @@ func ensureUnique(t *atlas.Table, cols []*atlas.Column) {
 
 // Names of the tenants name indexes.
 const (
-	parentNameIndex     = "tenants_parent_name_key"
-	subsidiaryNameIndex = "tenants_subsidiary_name_key"
+	parentNameIndex     = "tenants_parent_name_idx"
+	subsidiaryNameIndex = "tenants_subsidiary_name_idx"
 )
 
-// addTenantNameIndexes makes tenant names unique, ignoring case, among live
-// parents and among the live subsidiaries of one parent.
+// addTenantNameIndexes indexes tenant names, ignoring case, among live
+// parents and among the live subsidiaries of one parent. They are not
+// unique: a name conflicts only with a sibling the writer can see (see
+// tenants.checkUniqueName), and a unique index would answer 409 about
+// tenants the writer cannot see (a subsidiary renaming itself onto a
+// sibling's name, an organisation onto another's), an existence oracle.
 func addTenantNameIndexes(t *atlas.Table) error {
 	name, ok1 := t.Column("name")
 	parent, ok2 := t.Column("parent_tenant_id")
@@ -138,12 +143,12 @@ func addTenantNameIndexes(t *atlas.Table) error {
 	}
 	lower := &atlas.RawExpr{X: fmt.Sprintf("lower(%s)", name.Name)}
 	if _, ok := t.Index(parentNameIndex); !ok {
-		t.AddIndexes(atlas.NewUniqueIndex(parentNameIndex).
+		t.AddIndexes(atlas.NewIndex(parentNameIndex).
 			AddExprs(lower).
 			AddAttrs(&postgres.IndexPredicate{P: "parent_tenant_id IS NULL AND deleted_at IS NULL"}))
 	}
 	if _, ok := t.Index(subsidiaryNameIndex); !ok {
-		t.AddIndexes(atlas.NewUniqueIndex(subsidiaryNameIndex).
+		t.AddIndexes(atlas.NewIndex(subsidiaryNameIndex).
 			AddColumns(parent).
 			AddExprs(lower).
 			AddAttrs(&postgres.IndexPredicate{P: "parent_tenant_id IS NOT NULL AND deleted_at IS NULL"}))

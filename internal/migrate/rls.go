@@ -60,6 +60,7 @@ func (f Formatter) withRLS(changes []*migrate.Change) ([]*migrate.Change, error)
 	if bootstrap {
 		out = append(out, sqlChanges("create the restricted role "+AppRole, createRoleSQL(AppRole))...)
 		out = append(out, sqlChanges("let "+AppRole+" use the schema", "GRANT USAGE ON SCHEMA public TO "+AppRole)...)
+		out = append(out, sqlChanges("no temporary objects for "+AppRole+" (TEMPORARY comes through PUBLIC)", revokeTempSQL(AppRole))...)
 		out = append(out, sqlChanges("functions reading the transaction-local settings", settingFunctionsSQL...)...)
 	}
 	if createsTable(changes, AuditTable) {

@@ -30,6 +30,22 @@ END
 $$`, role)
 }
 
+// revokeTempSQL returns the statement revoking TEMPORARY on the current
+// database from PUBLIC and role: the role's temporary tables would shadow
+// the application's on pooled connections. The privilege belongs to each
+// database, so the statement names current_database(): one file serves
+// every database of a cluster, with mtdb migrate apply or the Atlas CLI.
+// The database owner keeps it; other roles that need it are granted it by
+// name.
+func revokeTempSQL(role string) string {
+	return fmt.Sprintf(`DO $$
+BEGIN
+  EXECUTE format('REVOKE TEMPORARY ON DATABASE %%I FROM PUBLIC', current_database());
+  EXECUTE format('REVOKE TEMPORARY ON DATABASE %%I FROM %[1]s', current_database());
+END
+$$`, role)
+}
+
 // pinnedSearchPath is the search_path every function below runs with. The
 // restricted role cannot create objects in public, but it has TEMPORARY on
 // the database (granted to PUBLIC by default), and the session's temporary

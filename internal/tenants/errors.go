@@ -12,7 +12,7 @@ const duplicateName = "a tenant with this name already exists at this level of t
 // codes says what the constraints of tenants mean. Nothing of another
 // tenant is echoed: a unique violation only says that the name is taken.
 var codes = database.Codes{
-	"23505": func(*pgconn.PgError) *errs.Error { return errs.Conflict(duplicateName) },   // the sibling-name indexes
+	"23505": func(*pgconn.PgError) *errs.Error { return errs.Conflict(duplicateName) },   // no unique name index remains; kept for safety
 	"23503": func(*pgconn.PgError) *errs.Error { return errs.NotFound("parent tenant") }, // the parent vanished
 	"23514": checkField,                                                                  // check_violation, incl. the depth trigger
 	"22001": checkField,                                                                  // value too long

@@ -167,9 +167,28 @@ func requireParentTenant(ctx context.Context, tx *ent.Tx, id uuid.UUID) error {
 }
 
 // checkUniqueName returns Conflict when a live sibling other than self
-// (parents are siblings of each other) has name, ignoring case. The unique
-// index of the database is the backstop for siblings this caller cannot see.
+// (organisations are siblings of each other) that the caller can see has
+// name, ignoring case.
+//
+// The scope of name uniqueness is what the writer can see, so that a
+// conflict never reveals a tenant (the answer is the same whether or not
+// an invisible sibling exists): a platform_admin sees every tenant, so
+// organisation names are unique among those a platform_admin creates or
+// renames, and an organisation's tenant_admin sees all its subsidiaries,
+// so the subsidiaries it creates or renames have unique names. An
+// organisation's admin renaming it, and a subsidiary's admin renaming it,
+// see no sibling: their names are not compared with any (two tenants may
+// then share a name; ids identify tenants). There is no unique index:
+// concurrent checks of one scope are serialised by a transaction-level
+// advisory lock instead.
 func checkUniqueName(ctx context.Context, tx *ent.Tx, name string, parentID *uuid.UUID, self uuid.UUID) error {
+	scope := "mtdb.tenant_names:"
+	if parentID != nil {
+		scope += parentID.String()
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))`, scope); err != nil {
+		return translate(err, "tenant")
+	}
 	q := tx.Tenant.Query().Where(sameLowerName(name), enttenant.DeletedAtIsNil(), enttenant.IDNEQ(self))
 	if parentID == nil {
 		q = q.Where(enttenant.ParentTenantIDIsNil())
@@ -210,8 +229,8 @@ func caller(ctx context.Context) (tenant.Context, error) {
 func now() time.Time { return time.Now().UTC() }
 
 // sameLowerName matches lower(name) = lower($1), the expression of the
-// unique indexes, so that the check and the backstop agree (ent's
-// NameEqualFold uses ILIKE, whose case folding can differ).
+// name indexes, so that the check can use them (ent's NameEqualFold uses
+// ILIKE, whose case folding can differ).
 func sameLowerName(name string) predicate.Tenant {
 	return predicate.Tenant(func(s *sql.Selector) {
 		s.Where(sql.P(func(b *sql.Builder) {

@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -58,8 +59,10 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		}
 		u := tx.Tenant.UpdateOne(t)
 		if in.Name != nil {
-			if err := checkUniqueName(ctx, tx, name, t.ParentTenantID, t.ID); err != nil {
-				return err
+			if !strings.EqualFold(name, t.Name) { // keeping one's name (in any case) conflicts with nothing
+				if err := checkUniqueName(ctx, tx, name, t.ParentTenantID, t.ID); err != nil {
+					return err
+				}
 			}
 			u.SetName(name)
 		}
