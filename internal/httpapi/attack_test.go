@@ -221,7 +221,8 @@ func TestInjectionLookingInputIsHarmless(t *testing.T) {
 // value already taken by a row it cannot see gets exactly the answer it
 // gets for a fresh value: the answer would be the same if the invisible row
 // did not exist, so names and addresses can be neither probed nor
-// squatted. Where the caller sees the other row, the conflict is reported.
+// squatted (Idempotency-Key, unique per tenant and caller, is probed the
+// same way). Where the caller sees the other row, the conflict is reported.
 func TestAttackMatrixNoExistenceOracles(t *testing.T) {
 	o := newOrg(t) // Acme (subsidiaries Alpha, Zeta), Globex
 	var b1 tenantOut
@@ -266,6 +267,17 @@ func TestAttackMatrixNoExistenceOracles(t *testing.T) {
 	}
 	freshEmail := func() string { return uuid.NewString()[:8] + "@example.com" }
 	freshName := func() string { return fresh("Fresh") }
+	// Idempotency keys are unique per tenant and caller: the victim's key,
+	// reused by the attacker with another request, is a fresh key to it.
+	const victimKey = "victim-key-1"
+	o.do(o.adminA, "POST", "/api/v1/users", map[string]any{"email": "idem@example.com", "display_name": "V"}, "Idempotency-Key", victimKey).want(t, 201, nil)
+	idempotentUser := func(token string) func(string) response {
+		return func(key string) response {
+			return o.do(token, "POST", "/api/v1/users", map[string]any{"email": uuid.NewString()[:8] + "@example.com", "display_name": "Probe"},
+				"Idempotency-Key", key)
+		}
+	}
+	freshKey := func() string { return uuid.NewString() }
 	probes := []probe{
 		{"organisation admin renames its organisation onto another's name", rename(o.adminB, o.B.TenantID), []string{"acme", "ACME"}, freshName},
 		{"organisation admin names a subsidiary like another organisation's", createSub(o.adminB), []string{"alpha", "Zeta"}, freshName},
@@ -277,6 +289,8 @@ func TestAttackMatrixNoExistenceOracles(t *testing.T) {
 		{"subsidiary adds a user with its parent's user's address", createUser(o.adminA1), []string{emailA}, freshEmail},
 		{"sibling renames itself onto the other sibling's name", rename(adminA2, o.A2.TenantID), []string{"alpha"}, freshName},
 		{"sibling adds a user with the other sibling's user's address", createUser(adminA2), []string{emailA1}, freshEmail},
+		{"other organisation reuses the victim's Idempotency-Key", idempotentUser(o.adminB), []string{victimKey}, freshKey},
+		{"subsidiary reuses its parent's Idempotency-Key", idempotentUser(o.adminA1), []string{victimKey}, freshKey},
 	}
 	for _, p := range probes {
 		t.Run(p.name, func(t *testing.T) {
