@@ -58,7 +58,7 @@ func TestTempShadowingAttack(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback()
-		q, args := tenant.SettingsStatement(tenant.Context{TenantID: id, Role: tenant.RoleTenantAdmin}, AppRole, 0)
+		q, args := tenant.SettingsStatement(tenant.Context{TenantID: id, Role: tenant.RoleTenantAdmin}, 0)
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			t.Fatal(err)
 		}
