@@ -6,8 +6,13 @@
 package auth
 
 import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +30,9 @@ var (
 	ErrExpired       = errors.New("token expired")
 	ErrBadSignature  = errors.New("token signature is invalid or its algorithm is not accepted")
 	ErrInvalidClaims = errors.New("token claims are invalid")
+	ErrNotYetValid   = errors.New("token is not valid yet")
+	ErrIssuer        = errors.New("token issuer is not accepted")
+	ErrAudience      = errors.New("token audience is not accepted")
 )
 
 // DefaultLeeway is the clock skew allowed on exp and nbf when Config.Leeway is 0.
@@ -36,13 +44,21 @@ const DefaultIssuedAtLeeway = 60 * time.Second
 
 // Config configures a Verifier.
 type Config struct {
-	// Secret is the HMAC key (JWT_SECRET_KEY). Required.
+	// Secret is the HMAC key (JWT_SECRET_KEY). At least one of Secret and
+	// Keys is required.
 	Secret []byte
+	// Keys are an identity provider's published keys (JWT_JWKS_URL,
+	// JWT_OIDC_DISCOVERY).
+	Keys *KeySet
 	// Issuer and Audience, when not empty, must match the iss and aud claims.
 	Issuer, Audience string
-	// Algorithms accepted; default ["HS256"]. Only HS256, HS384 and HS512
-	// can be verified with a shared secret; anything else is a config error.
+	// Algorithms accepted (JWT_ALGORITHMS). The default is HS256 when
+	// Secret is set plus AsymmetricAlgorithms when Keys is. HS* need
+	// Secret, the others Keys; anything else is a config error.
 	Algorithms []string
+	// Mapping says where the tenant and role claims are (zero: the
+	// contract's tenant_id and role).
+	Mapping Mapping
 	// Leeway is the clock skew allowed on exp/nbf: 0 means DefaultLeeway,
 	// a negative value none.
 	Leeway time.Duration
@@ -88,6 +104,8 @@ type tokenClaims struct {
 // Verifier checks bearer tokens. It is safe for concurrent use.
 type Verifier struct {
 	secret    []byte
+	keys      *KeySet
+	mapping   Mapping
 	parser    *jwt.Parser
 	iatLeeway time.Duration
 }
@@ -97,17 +115,15 @@ var hmacAlgorithms = map[string]bool{"HS256": true, "HS384": true, "HS512": true
 // NewVerifier returns a Verifier for cfg, or an error naming the bad setting
 // (empty secret, unsupported algorithm).
 func NewVerifier(cfg Config) (*Verifier, error) {
-	if len(cfg.Secret) == 0 {
-		return nil, errors.New("auth: the JWT secret is empty")
+	if len(cfg.Secret) == 0 && cfg.Keys == nil {
+		return nil, errors.New("auth: the JWT secret is empty and no JWKS is configured")
 	}
-	algs := cfg.Algorithms
-	if len(algs) == 0 {
-		algs = []string{"HS256"}
+	if err := cfg.Mapping.Validate(); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
 	}
-	for _, a := range algs {
-		if !hmacAlgorithms[a] {
-			return nil, fmt.Errorf("auth: JWT algorithm %q is not supported (use HS256, HS384 or HS512)", a)
-		}
+	algs, err := algorithms(cfg)
+	if err != nil {
+		return nil, err
 	}
 	leeway := cfg.Leeway
 	switch {
@@ -136,27 +152,40 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	return &Verifier{
 		secret:    append([]byte(nil), cfg.Secret...),
+		keys:      cfg.Keys,
+		mapping:   cfg.Mapping,
 		parser:    jwt.NewParser(opts...),
 		iatLeeway: iatLeeway,
 	}, nil
 }
 
-// Verify checks token (the part after "Bearer ") and returns its claims.
-// Claim names are exact; a header or payload repeating a member name, a
-// header with "crit", and an iat further in the future than the iat leeway
-// are refused. The error wraps one of ErrMissing, ErrMalformed,
-// ErrExpired, ErrBadSignature or ErrInvalidClaims.
+// Verify is VerifyContext with a background context.
 func (v *Verifier) Verify(token string) (Claims, error) {
+	return v.VerifyContext(context.Background(), token)
+}
+
+// MaxTokenBytes bounds a bearer token; a longer one is malformed.
+const MaxTokenBytes = 16 << 10
+
+// VerifyContext checks token (the part after "Bearer ") and returns its
+// claims, found through the Mapping. HS* tokens are checked with the
+// secret, the others with the KeySet (which may refetch for an unknown kid
+// within ctx). Claim names are exact; a header or payload repeating a
+// member name, a header with "crit", and an iat further in the future than
+// the iat leeway are refused. The error wraps one of ErrMissing,
+// ErrMalformed, ErrExpired,
+// ErrNotYetValid, ErrBadSignature, ErrKeyMismatch, ErrUnknownKey,
+// ErrInvalidClaims (ErrRole for a missing or unmapped role) or
+// ErrUnavailable.
+func (v *Verifier) VerifyContext(ctx context.Context, token string) (Claims, error) {
 	if token == "" {
 		return Claims{}, ErrMissing
 	}
+	if len(token) > MaxTokenBytes {
+		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenBytes)
+	}
 	var tc tokenClaims
-	_, err := v.parser.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
-		if _, ok := t.Method.(*jwt.SigningMethodHMAC); !ok {
-			return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
-		}
-		return v.secret, nil
-	})
+	_, err := v.parser.ParseWithClaims(token, &tc, v.keyfunc(ctx))
 	if err != nil {
 		return Claims{}, classify(err)
 	}
@@ -167,39 +196,106 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if tc.IssuedAt != nil && tc.IssuedAt.After(time.Now().Add(v.iatLeeway)) {
 		return Claims{}, fmt.Errorf("%w: iat lies in the future", ErrInvalidClaims)
 	}
-	role, err := tenant.ParseRole(tc.Role)
+	payload, err := decodePayload(token)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidClaims, err)
-	}
-	if strings.ContainsRune(tc.Subject, 0) { // it becomes app.user_id; PostgreSQL text refuses NUL
-		return Claims{}, fmt.Errorf("%w: sub contains a NUL character", ErrInvalidClaims)
-	}
-	c := Claims{Subject: tc.Subject, Role: role}
-	if tc.TenantID != "" {
-		id, err := uuid.Parse(tc.TenantID)
-		if err != nil || id == uuid.Nil {
-			return Claims{}, fmt.Errorf("%w: tenant_id is not a valid UUID", ErrInvalidClaims)
-		}
-		c.TenantID = id
-	}
-	if err := c.Validate(); err != nil {
 		return Claims{}, err
 	}
-	return c, nil
+	return v.mapping.claims(payload)
+}
+
+// keyfunc picks the key for a token by its alg's family: the secret for
+// HMAC, the KeySet for the rest (which checks the key's type against alg).
+func (v *Verifier) keyfunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		if _, ok := t.Method.(*jwt.SigningMethodHMAC); ok {
+			if len(v.secret) == 0 {
+				return nil, ErrKeyMismatch
+			}
+			return v.secret, nil
+		}
+		if v.keys == nil {
+			return nil, ErrKeyMismatch
+		}
+		return v.keys.Keyfunc(ctx)(t)
+	}
+}
+
+// decodePayload returns the payload of a compact JWS whose signature has
+// been checked, numbers kept exact.
+func decodePayload(token string) (map[string]any, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("%w: not three segments", ErrMalformed)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
+	}
+	return m, nil
+}
+
+// algorithms returns the accepted algorithms of cfg, or an error naming
+// one that is unknown or has no key to verify it.
+func algorithms(cfg Config) ([]string, error) {
+	algs := cfg.Algorithms
+	if len(algs) == 0 {
+		if len(cfg.Secret) > 0 {
+			algs = append(algs, "HS256")
+		}
+		if cfg.Keys != nil {
+			algs = append(algs, AsymmetricAlgorithms...)
+		}
+	}
+	for _, a := range algs {
+		switch {
+		case hmacAlgorithms[a]:
+			if len(cfg.Secret) == 0 {
+				return nil, fmt.Errorf("auth: JWT algorithm %s needs JWT_SECRET_KEY", a)
+			}
+		case slices.Contains(AsymmetricAlgorithms, a):
+			if cfg.Keys == nil {
+				return nil, fmt.Errorf("auth: JWT algorithm %s needs JWT_JWKS_URL or JWT_OIDC_DISCOVERY", a)
+			}
+		default:
+			return nil, fmt.Errorf("auth: JWT algorithm %q is not supported (use HS256, HS384, HS512, %s)", a, strings.Join(AsymmetricAlgorithms, ", "))
+		}
+	}
+	return slices.Clone(algs), nil
 }
 
 // classify maps a jwt error to one of the package's classes.
 func classify(err error) error {
 	var class error
 	switch {
+	case errors.Is(err, ErrUnavailable):
+		class = ErrUnavailable
+	case errors.Is(err, ErrUnknownKey):
+		class = ErrUnknownKey
+	case errors.Is(err, ErrKeyMismatch):
+		class = ErrKeyMismatch
 	case errors.Is(err, jwt.ErrTokenExpired):
 		class = ErrExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		class = ErrNotYetValid
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		class = ErrIssuer
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		class = ErrAudience
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		class = ErrMalformed
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
 		class = ErrBadSignature
 	default:
 		class = ErrInvalidClaims
+	}
+	if class == ErrNotYetValid || class == ErrIssuer || class == ErrAudience {
+		return fmt.Errorf("%w: %w: %w", class, ErrInvalidClaims, err) // finer classes of invalid claims
 	}
 	return fmt.Errorf("%w: %w", class, err)
 }
