@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/mtdb/mtdb/ent/apikey"
 	"github.com/mtdb/mtdb/ent/auditevent"
 	"github.com/mtdb/mtdb/ent/idempotencykey"
 	"github.com/mtdb/mtdb/ent/project"
@@ -78,6 +79,7 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			apikey.Table:         apikey.ValidColumn,
 			auditevent.Table:     auditevent.ValidColumn,
 			idempotencykey.Table: idempotencykey.ValidColumn,
 			project.Table:        project.ValidColumn,

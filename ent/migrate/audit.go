@@ -6,6 +6,7 @@ package migrate
 // trail does not record (fields annotated with schema.Redact()). The
 // migration generator passes them to the table's audit trigger.
 var AuditRedacted = map[string][]string{
+	"api_keys":         {"key_hash"},
 	"audit_events":     {},
 	"idempotency_keys": {},
 	"projects":         {},

@@ -9,6 +9,42 @@ import (
 )
 
 var (
+	// APIKeysColumns holds the columns for the "api_keys" table.
+	APIKeysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "name", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(200)"}},
+		{Name: "prefix", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(32)"}},
+		{Name: "key_hash", Type: field.TypeBytes},
+		{Name: "role", Type: field.TypeEnum, Enums: []string{"tenant_admin", "member"}},
+		{Name: "created_by", Type: field.TypeString, Default: "", SchemaType: map[string]string{"postgres": "varchar(320)"}},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+	}
+	// APIKeysTable holds the schema information for the "api_keys" table.
+	APIKeysTable = &schema.Table{
+		Name:       "api_keys",
+		Columns:    APIKeysColumns,
+		PrimaryKey: []*schema.Column{APIKeysColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "apikey_tenant_id_id",
+				Unique:  true,
+				Columns: []*schema.Column{APIKeysColumns[1], APIKeysColumns[0]},
+			},
+			{
+				Name:    "apikey_prefix",
+				Unique:  true,
+				Columns: []*schema.Column{APIKeysColumns[3]},
+			},
+			{
+				Name:    "apikey_tenant_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[1], APIKeysColumns[7], APIKeysColumns[0]},
+			},
+		},
+	}
 	// AuditEventsColumns holds the columns for the "audit_events" table.
 	AuditEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -216,6 +252,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		APIKeysTable,
 		AuditEventsTable,
 		IdempotencyKeysTable,
 		ProjectsTable,
@@ -226,6 +263,13 @@ var (
 )
 
 func init() {
+	APIKeysTable.Annotation = &entsql.Annotation{
+		Table: "api_keys",
+	}
+	APIKeysTable.Annotation.Checks = map[string]string{
+		"api_keys_hash_check": "octet_length(key_hash) = 32",
+		"api_keys_role_check": "role IN ('tenant_admin', 'member')",
+	}
 	ProjectsTable.ForeignKeys[0].RefTable = UsersTable
 	RowCountsTable.Annotation = &entsql.Annotation{
 		Table: "row_counts",

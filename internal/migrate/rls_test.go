@@ -126,7 +126,7 @@ func TestFormatterBootstrap(t *testing.T) {
 
 func TestTenantScopedTables(t *testing.T) {
 	got := TenantScopedTables()
-	want := []string{"idempotency_keys", "projects", "row_counts", "users"}
+	want := []string{"api_keys", "idempotency_keys", "projects", "row_counts", "users"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("TenantScopedTables() = %v, want %v", got, want)
 	}
