@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtdb/mtdb/internal/apikeys"
 	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
@@ -65,9 +66,19 @@ func openDatabase(ctx context.Context, cfg *config.Config) (*database.DB, error)
 
 // newChecker returns the health checker over db: ping, pending migrations
 // and the RLS self-check of the tenant-scoped tables.
-func newChecker(cfg *config.Config, db *database.DB, log *slog.Logger) *health.Checker {
+func newChecker(cfg *config.Config, db *database.DB, log *slog.Logger, keys *auth.KeySet) *health.Checker {
+	var notReady func() []string
+	if keys != nil {
+		notReady = func() []string {
+			if ok, why := keys.Ready(); !ok {
+				return []string{why}
+			}
+			return nil
+		}
+	}
 	return health.New(health.Options{
-		Ping: db.Pool.Ping,
+		NotReady: notReady,
+		Ping:     db.Pool.Ping,
 		Pending: func(ctx context.Context) (int, error) {
 			return migrate.PendingFrom(ctx, db.SQL, "")
 		},
@@ -92,25 +103,35 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 		return err
 	}
 	defer db.Close()
-	checker := newChecker(cfg, db, log)
+	verifier, keys, err := newVerifier(cfg, log)
+	if err != nil {
+		return err
+	}
+	checker := newChecker(cfg, db, log, keys)
 	if err := selfCheck(ctx, db, checker, log); err != nil {
 		return err
 	}
+	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoop()
+	if keys != nil {
+		// A provider that is down only delays JWKS tokens (503 until keys
+		// arrive; readiness says why): HS256 tokens and API keys work.
+		fctx, cancel := context.WithTimeout(ctx, 2*auth.DefaultHTTPTimout)
+		if err := keys.Refresh(fctx); err != nil {
+			log.Warn("JWKS not loaded at startup: tokens of the identity provider get 503 until it is reachable", "err", err.Error())
+		}
+		cancel()
+		go keys.Run(loopCtx)
+	}
+	apiKeyAuth := apikeys.NewAuthenticator(db.Ent, log)
+	keysDone := make(chan struct{})
+	go func() { apiKeyAuth.Run(loopCtx, cfg.APIKeys.LastUsedInterval); close(keysDone) }()
+	defer func() { stopLoop(); <-keysDone }() // the last last_used_at batch is written before the pool closes
 
-	iatLeeway := cfg.JWT.IatLeeway
-	if iatLeeway == 0 {
-		iatLeeway = -1 // JWT_IAT_LEEWAY=0s means none; auth reads 0 as its default
-	}
-	verifier, err := auth.NewVerifier(auth.Config{
-		Secret: []byte(cfg.JWT.SecretKey), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience,
-		IssuedAtLeeway: iatLeeway,
-	})
-	if err != nil {
-		return &config.SettingError{Setting: "JWT_SECRET_KEY", Problem: err.Error()}
-	}
 	srv, err := httpapi.NewServer(cfg, log, httpapi.Deps{
 		Version: e.version, Health: checker, Pool: db.Pool, Verifier: verifier, Ent: db.Ent,
 		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent),
+		APIKeys: apikeys.NewService(db.Ent), APIKeyAuth: apiKeyAuth,
 	})
 	if err != nil {
 		return err
@@ -122,8 +143,6 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr(), err)
 	}
-	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopLoop()
 	go checker.Run(loopCtx)
 	defer startAuditPrune(loopCtx, cfg, log)()
 
@@ -189,4 +208,38 @@ func selfCheck(ctx context.Context, db *database.DB, checker *health.Checker, lo
 		log.Warn("the DATABASE_URL login role is a superuser: requests still run as the restricted role, but use a dedicated login role in production", "login_role", user)
 	}
 	return nil
+}
+
+// newVerifier builds the token verifier of cfg: HS* with JWT_SECRET_KEY,
+// and, when JWT_JWKS_URL or JWT_OIDC_DISCOVERY is set, the identity
+// provider's keys (returned, not yet loaded), with the claim mapping.
+func newVerifier(cfg *config.Config, log *slog.Logger) (*auth.Verifier, *auth.KeySet, error) {
+	j := cfg.JWT
+	roleMap, err := auth.ParseRoleMap(j.RoleMap)
+	if err != nil {
+		return nil, nil, &config.SettingError{Setting: "JWT_ROLE_MAP", Problem: err.Error()}
+	}
+	var keys *auth.KeySet
+	if j.UsesJWKS() {
+		keys, err = auth.NewKeySet(auth.KeySetConfig{
+			URLs: j.JWKSURLs, Issuer: j.Issuer, Discovery: j.OIDCDiscovery,
+			CacheMin: j.JWKSCacheMin, CacheMax: j.JWKSCacheMax, RefetchInterval: j.JWKSRefetchInterval, Log: log,
+		})
+		if err != nil {
+			return nil, nil, &config.SettingError{Setting: "JWT_JWKS_URL", Problem: err.Error()}
+		}
+	}
+	iatLeeway := j.IatLeeway
+	if iatLeeway == 0 {
+		iatLeeway = -1 // JWT_IAT_LEEWAY=0s means none; auth reads 0 as its default
+	}
+	v, err := auth.NewVerifier(auth.Config{
+		Secret: []byte(j.SecretKey), Keys: keys, Issuer: j.Issuer, Audience: j.Audience, Algorithms: j.Algorithms,
+		IssuedAtLeeway: iatLeeway,
+		Mapping:        auth.Mapping{TenantClaim: j.TenantClaim, RoleClaim: j.RoleClaim, RoleMap: roleMap},
+	})
+	if err != nil {
+		return nil, nil, &config.SettingError{Setting: "JWT_ALGORITHMS", Problem: err.Error()}
+	}
+	return v, keys, nil
 }

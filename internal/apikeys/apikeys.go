@@ -167,3 +167,17 @@ func admin(ctx context.Context) (tenant.Context, error) {
 
 // translate turns ent and PostgreSQL errors into the errs vocabulary.
 func translate(err error) error { return database.Translate(err, "API key", nil) }
+
+// Get returns the key id of the caller's effective tenant (without its
+// secret, which is not stored). Errors: Forbidden (member), NotFound.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.APIKey, error) {
+	tc, err := admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.client.APIKey.Query().Where(apikey.ID(id), apikey.TenantID(tc.TenantID)).Only(ctx)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return k, nil
+}

@@ -82,7 +82,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, key string) (auth.Clai
 		if c := database.Classify(err); errs.KindOf(c) != errs.KindInternal {
 			return auth.Claims{}, c
 		}
-		return auth.Claims{}, err
+		return auth.Claims{}, &errs.Error{Kind: errs.KindInternal, Message: "internal error", Err: err}
 	}
 	if !found {
 		return auth.Claims{}, auth.ErrAPIKeyInvalid

@@ -41,6 +41,7 @@ type Config struct {
 	RateLimit RateLimitConfig
 	Admission AdmissionConfig
 	Audit     AuditConfig
+	APIKeys   APIKeysConfig
 
 	Idempotency IdempotencyConfig
 
@@ -60,6 +61,24 @@ type JWTConfig struct {
 	Issuer    string        // required iss claim when non-empty
 	Audience  string        // required aud claim when non-empty
 	IatLeeway time.Duration // how far in the future a token's iat may lie (JWT_IAT_LEEWAY)
+
+	JWKSURLs            []string      // JWKS documents of an identity provider
+	OIDCDiscovery       bool          // read jwks_uri from ${Issuer}/.well-known/openid-configuration
+	Algorithms          []string      // accepted algs; empty: HS256 (with a secret) + the asymmetric ones (with a JWKS)
+	TenantClaim         string        // dotted claim path of the tenant
+	RoleClaim           string        // dotted claim path of the role (a string or an array)
+	RoleMap             string        // provider_role=mtdb_role,...
+	JWKSCacheMin        time.Duration // lower bound of the provider's max-age
+	JWKSCacheMax        time.Duration // upper bound of the provider's max-age
+	JWKSRefetchInterval time.Duration // least time between refetches for unknown kids
+}
+
+// UsesJWKS reports whether tokens may be verified with a provider's keys.
+func (j JWTConfig) UsesJWKS() bool { return len(j.JWKSURLs) > 0 || j.OIDCDiscovery }
+
+// APIKeysConfig holds the API key settings.
+type APIKeysConfig struct {
+	LastUsedInterval time.Duration // how often last_used_at is written, in one batch
 }
 
 // ServerConfig holds the HTTP listener settings.

@@ -3,9 +3,12 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mtdb/mtdb/internal/auth"
 )
 
 // MinSecretLen is the shortest JWT_SECRET_KEY accepted outside development.
@@ -19,11 +22,14 @@ const MinSecretLen = 32
 // 30s.
 func (c *Config) validate() error {
 	dev := c.IsDevelopment()
+	if err := c.validateJWT(); err != nil {
+		return err
+	}
 	if !dev {
-		if c.JWT.SecretKey == "" {
-			return settingErr("jwt.secret_key", "required in %s", c.Environment)
+		if c.JWT.SecretKey == "" && !c.JWT.UsesJWKS() {
+			return settingErr("jwt.secret_key", "required in %s (or configure JWT_JWKS_URL / JWT_OIDC_DISCOVERY)", c.Environment)
 		}
-		if len(c.JWT.SecretKey) < MinSecretLen {
+		if c.JWT.SecretKey != "" && len(c.JWT.SecretKey) < MinSecretLen {
 			return settingErr("jwt.secret_key", "must be at least %d bytes in %s (got %d)", MinSecretLen, c.Environment, len(c.JWT.SecretKey))
 		}
 		if c.JWT.SecretKey == DevJWTSecret {
@@ -39,7 +45,7 @@ func (c *Config) validate() error {
 			return settingErr("log.format", "text is only allowed in development")
 		}
 	}
-	if c.JWT.SecretKey == "" {
+	if c.JWT.SecretKey == "" && !c.JWT.UsesJWKS() {
 		return settingErr("jwt.secret_key", "must not be empty")
 	}
 	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
@@ -61,6 +67,50 @@ func (c *Config) validate() error {
 	}
 	if c.Health.CheckInterval.Seconds() > 30 {
 		return settingErr("health.check_interval", "%s must be at most 30s (readiness must notice a broken RLS within 30s)", c.Health.CheckInterval)
+	}
+	return nil
+}
+
+// validateJWT checks the identity provider settings: URLs, discovery
+// with an issuer, algorithms that have a key, claim paths and the role map.
+func (c *Config) validateJWT() error {
+	j := c.JWT
+	for _, u := range j.JWKSURLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return settingErr("jwt.jwks_url", "%q is not an http(s) URL", u)
+		}
+	}
+	if j.OIDCDiscovery {
+		if p, err := url.Parse(j.Issuer); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return settingErr("jwt.oidc_discovery", "needs JWT_ISSUER set to the issuer's http(s) URL")
+		}
+	}
+	for _, a := range j.Algorithms {
+		switch {
+		case strings.HasPrefix(a, "HS"):
+			if j.SecretKey == "" {
+				return settingErr("jwt.algorithms", "%s needs JWT_SECRET_KEY", a)
+			}
+		case slices.Contains(auth.AsymmetricAlgorithms, a):
+			if !j.UsesJWKS() {
+				return settingErr("jwt.algorithms", "%s needs JWT_JWKS_URL or JWT_OIDC_DISCOVERY", a)
+			}
+		}
+		if a != "HS256" && a != "HS384" && a != "HS512" && !slices.Contains(auth.AsymmetricAlgorithms, a) {
+			return settingErr("jwt.algorithms", "%q is not one of HS256, HS384, HS512, %s", a, strings.Join(auth.AsymmetricAlgorithms, ", "))
+		}
+	}
+	if err := auth.CheckClaimPath(j.TenantClaim); err != nil {
+		return settingErr("jwt.tenant_claim", "%q: %v", j.TenantClaim, err)
+	}
+	if err := auth.CheckClaimPath(j.RoleClaim); err != nil {
+		return settingErr("jwt.role_claim", "%q: %v", j.RoleClaim, err)
+	}
+	if _, err := auth.ParseRoleMap(j.RoleMap); err != nil {
+		return settingErr("jwt.role_map", "%v", err)
+	}
+	if j.JWKSCacheMax < j.JWKSCacheMin {
+		return settingErr("jwt.jwks_cache_max", "%s is below JWT_JWKS_CACHE_MIN (%s)", j.JWKSCacheMax, j.JWKSCacheMin)
 	}
 	return nil
 }

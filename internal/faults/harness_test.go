@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mtdb/mtdb/internal/apikeys"
 	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
@@ -100,7 +101,8 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 		t.Fatal(err)
 	}
 	srv, err := httpapi.NewServer(cfg, log, httpapi.Deps{Health: checker, Pool: db.Pool, Ent: db.Ent, Verifier: v, Version: "faults",
-		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent)})
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent),
+		APIKeys: apikeys.NewService(db.Ent), APIKeyAuth: apikeys.NewAuthenticator(db.Ent, log)})
 	if err != nil {
 		t.Fatal(err)
 	}

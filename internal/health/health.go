@@ -43,6 +43,9 @@ type Options struct {
 	// Timeout bounds each single check (default 2s).
 	Timeout time.Duration
 	Log     *slog.Logger
+	// NotReady returns readiness reasons of components outside the
+	// database (e.g. "no usable JWT signing key (...)"); nil or empty: none.
+	NotReady func() []string
 }
 
 // Result is the outcome of one check.
@@ -209,6 +212,9 @@ func (c *Checker) Readiness(ctx context.Context) (bool, []string) {
 	var reasons []string
 	if c.ShuttingDown() {
 		reasons = append(reasons, "shutting down")
+	}
+	if c.opts.NotReady != nil {
+		reasons = append(reasons, c.opts.NotReady()...)
 	}
 	db := c.Database(ctx)
 	if db.Status != StatusUp {

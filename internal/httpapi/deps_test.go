@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtdb/mtdb/internal/apikeys"
 	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
@@ -41,7 +42,8 @@ func testServer(t testing.TB, cfg *config.Config, log *slog.Logger, version stri
 		Log:      log,
 	})
 	s, err := NewServer(cfg, log, Deps{Version: version, Health: checker, Pool: db.Pool, Verifier: v, Ent: db.Ent,
-		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent)})
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent),
+		APIKeys: apikeys.NewService(db.Ent), APIKeyAuth: apikeys.NewAuthenticator(db.Ent, log)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestNewServerRefusesMissingDependencies(t *testing.T) {
 	if err == nil || s != nil {
 		t.Fatalf("NewServer without dependencies = %v, %v; want an error", s, err)
 	}
-	for _, name := range []string{"Health", "Pool", "Verifier", "Tenants", "Users", "Projects", "Ent"} {
+	for _, name := range []string{"Health", "Pool", "Verifier", "Tenants", "Users", "Projects", "Ent", "APIKeys", "APIKeyAuth"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name the missing %s", err, name)
 		}

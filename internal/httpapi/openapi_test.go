@@ -174,8 +174,8 @@ func TestOpenAPIOperationsAreComplete(t *testing.T) {
 				security = *op.Security
 			}
 			switch {
-			case tenantEndpoint && (len(security) != 1 || security[0]["bearerAuth"] == nil):
-				t.Errorf("%s: a tenant endpoint must require bearerAuth", name)
+			case tenantEndpoint && !bearerOrAPIKey(security):
+				t.Errorf("%s: a tenant endpoint must require bearerAuth or apiKeyAuth (and nothing else)", name)
 			case tenantEndpoint && item.Parameters.GetByInAndName("header", "X-Tenant-ID") == nil:
 				t.Errorf("%s: a tenant endpoint must take the X-Tenant-ID header", name)
 			case !tenantEndpoint && len(security) > 0:
@@ -284,4 +284,22 @@ func TestOpenAPIMatchesUnhealthyAnswers(t *testing.T) {
 			t.Errorf("GET %s: %d, want %d; %s", path, rec.Code, code, rec.Body)
 		}
 	}
+}
+
+// bearerOrAPIKey reports whether security is exactly "bearerAuth or
+// apiKeyAuth": two alternatives, each one scheme.
+func bearerOrAPIKey(security openapi3.SecurityRequirements) bool {
+	if len(security) != 2 {
+		return false
+	}
+	found := map[string]bool{}
+	for _, req := range security {
+		if len(req) != 1 {
+			return false
+		}
+		for name := range req {
+			found[name] = true
+		}
+	}
+	return found["bearerAuth"] && found["apiKeyAuth"]
 }

@@ -25,6 +25,7 @@ var queryParams = map[string][]string{
 	"GET /api/v1/audit-events": {"limit", "after", "table", "row_id", "actor", "operation", "since", "until"},
 	// A page of subsidiaries; cursor parameters of lists do not apply.
 	"GET /api/v1/tenants/:id/hierarchy": {"limit", "offset"},
+	"GET /api/v1/api-keys":              {"limit", "offset", "count"}, // a tenant has few keys: no cursor
 }
 
 // list returns pageParams followed by a list's own filters.

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"github.com/labstack/echo/v4"
+
+	"github.com/mtdb/mtdb/internal/auth"
 )
 
 // routes is the whole route table. Health, metrics and documentation need
@@ -24,11 +26,12 @@ func (s *Server) routes() {
 	v1.GET("/health/readiness", s.healthReadiness)
 	v1.GET("/health/liveness", s.healthLiveness)
 
+	credentials := auth.Credentials{Tokens: s.deps.Verifier, APIKeys: s.deps.APIKeyAuth}
 	var tc []echo.MiddlewareFunc
 	if s.admission != nil {
 		tc = append(tc, s.admit(s.admission)) // a slot for the database work (the reach check included), fair across tenants
 	}
-	tc = append(tc, TenantContext(s.deps.Verifier, s.cfg.AuthRequired, s.deps.Tenants)) // token → effective tenant; the database checks reach
+	tc = append(tc, TenantContext(credentials, s.cfg.AuthRequired, s.deps.Tenants)) // JWT or API key → effective tenant; the database checks reach
 	if s.cfg.RateLimit.TenantRequestsPerSecond > 0 {
 		tc = append(tc, tenantRateLimit(s.cfg.RateLimit)) // per effective tenant, after the per-IP limit
 	}
@@ -39,4 +42,5 @@ func (s *Server) routes() {
 	registerUsers(v1, s.deps.Users, cur, tc...)       // /users, /users/:id
 	registerProjects(v1, s.deps.Projects, cur, tc...) // /projects, /projects/:id
 	registerAudit(v1, s.deps.Audit, tc...)            // /audit-events
+	registerAPIKeys(v1, s.deps.APIKeys, tc...)        // /api-keys, /api-keys/:id
 }

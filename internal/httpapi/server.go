@@ -21,6 +21,7 @@ import (
 
 	"github.com/mtdb/mtdb/ent"
 	"github.com/mtdb/mtdb/internal/admission"
+	"github.com/mtdb/mtdb/internal/apikeys"
 	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
@@ -52,6 +53,10 @@ type Deps struct {
 	Projects *projects.Service
 	// Audit reads the audit trail behind /audit-events.
 	Audit *audit.Service
+	// APIKeys is the service behind /api-keys; APIKeyAuth authenticates
+	// API keys (the caller runs its Run, which flushes last_used_at).
+	APIKeys    *apikeys.Service
+	APIKeyAuth *apikeys.Authenticator
 	// Ent is the tenant-aware client the Idempotency-Key middleware opens
 	// the request transaction with.
 	Ent *ent.Client
@@ -66,6 +71,7 @@ func (d Deps) missing() []string {
 	}{
 		{"Health", d.Health == nil}, {"Pool", d.Pool == nil}, {"Verifier", d.Verifier == nil},
 		{"Tenants", d.Tenants == nil}, {"Users", d.Users == nil}, {"Projects", d.Projects == nil}, {"Audit", d.Audit == nil}, {"Ent", d.Ent == nil},
+		{"APIKeys", d.APIKeys == nil}, {"APIKeyAuth", d.APIKeyAuth == nil},
 	} {
 		if dep.nil {
 			m = append(m, dep.name)

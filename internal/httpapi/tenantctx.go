@@ -54,7 +54,7 @@ type Reach interface {
 // Without a token and with authRequired false (development only), a named
 // tenant is trusted and the caller acts as its tenant_admin; with no tenant
 // named it acts as platform_admin. The named tenant must still exist.
-func TenantContext(v *auth.Verifier, authRequired bool, reach Reach) echo.MiddlewareFunc {
+func TenantContext(v auth.Authenticator, authRequired bool, reach Reach) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
@@ -84,7 +84,7 @@ func TenantContext(v *auth.Verifier, authRequired bool, reach Reach) echo.Middle
 }
 
 // resolve works out the tenant.Context of req (without ReadOnly).
-func resolve(req *http.Request, v *auth.Verifier, authRequired bool) (tenant.Context, error) {
+func resolve(req *http.Request, v auth.Authenticator, authRequired bool) (tenant.Context, error) {
 	claims, authenticated, err := authenticate(req, v, authRequired)
 	if err != nil {
 		return tenant.Context{}, err
@@ -112,39 +112,32 @@ func resolve(req *http.Request, v *auth.Verifier, authRequired bool) (tenant.Con
 	return tenant.Context{TenantID: effective, HomeTenantID: claims.TenantID, UserID: claims.Subject, Role: claims.Role}, nil
 }
 
-// authenticate verifies the bearer token. authenticated is false when there
-// is none and none is required.
-func authenticate(req *http.Request, v *auth.Verifier, authRequired bool) (auth.Claims, bool, error) {
-	values := req.Header.Values(echo.HeaderAuthorization)
-	if len(values) > 1 { // ambiguous: which one would a proxy or a log have checked?
-		return auth.Claims{}, false, &errs.Error{Kind: errs.KindUnauthorized, Message: "send exactly one Authorization header", Err: errors.New("several Authorization headers")}
-	}
-	raw, err := auth.BearerToken(req.Header.Get(echo.HeaderAuthorization))
+// authenticate verifies the request's credential (a bearer JWT or API
+// key, or X-API-Key) with v. authenticated is false when there is none and
+// none is required. A valid token without a mappable role is 403; no
+// usable signing key is 503; every other failure is 401.
+func authenticate(req *http.Request, v auth.Authenticator, authRequired bool) (auth.Claims, bool, error) {
+	raw, err := auth.Credential(req.Header)
 	if errors.Is(err, auth.ErrMissing) && !authRequired {
 		return auth.Claims{}, false, nil
 	}
 	if err == nil {
 		var claims auth.Claims
-		if claims, err = v.Verify(raw); err == nil {
+		if claims, err = v.Authenticate(req.Context(), raw); err == nil {
 			return claims, true, nil
 		}
 	}
-	return auth.Claims{}, false, &errs.Error{Kind: errs.KindUnauthorized, Message: unauthorizedMessage(err), Err: err}
-}
-
-func unauthorizedMessage(err error) string {
-	switch {
-	case errors.Is(err, auth.ErrMissing):
-		return "authentication required: send Authorization: Bearer <token>"
-	case errors.Is(err, auth.ErrExpired):
-		return "the token has expired"
-	case errors.Is(err, auth.ErrBadSignature):
-		return "the token signature is invalid"
-	case errors.Is(err, auth.ErrInvalidClaims):
-		return "the token claims are invalid"
-	default:
-		return "the token is malformed"
+	var dbErr *errs.Error
+	if errors.As(err, &dbErr) { // the database, while looking up an API key
+		return auth.Claims{}, false, err
 	}
+	switch {
+	case errors.Is(err, auth.ErrRole):
+		return auth.Claims{}, false, &errs.Error{Kind: errs.KindForbidden, Message: auth.PublicMessage(err), Err: err}
+	case errors.Is(err, auth.ErrUnavailable):
+		return auth.Claims{}, false, &errs.Error{Kind: errs.KindUnavailable, Message: auth.PublicMessage(err), Err: err}
+	}
+	return auth.Claims{}, false, &errs.Error{Kind: errs.KindUnauthorized, Message: auth.PublicMessage(err), Err: err}
 }
 
 // wwwAuthenticate is the challenge for a 401 (RFC 6750 §3).
