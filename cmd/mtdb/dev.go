@@ -26,6 +26,9 @@ func (e *cmdEnv) devCmd(ctx context.Context, args []string) error {
 	fs.String("host", "", "listen host (SERVER_HOST)")
 	fs.Int("port", 0, "listen port (SERVER_PORT, default 8000)")
 	dataDir := fs.String("data-dir", ".data/postgres", "directory of the private PostgreSQL cluster")
+	signAlg := fs.String("sign-alg", "HS256", "algorithm of the printed tokens: HS256 (JWT_SECRET_KEY), or RS256..EdDSA with --sign-key")
+	signKey := fs.String("sign-key", "", "PEM private key whose public half is in the JWKS the server trusts (JWT_JWKS_URL): the printed tokens are signed with it")
+	signKID := fs.String("sign-kid", "", "kid of --sign-key in that JWKS")
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
@@ -78,7 +81,11 @@ func (e *cmdEnv) devCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("applying migrations: %w", err)
 	}
 	log.Info("migrations applied", "files", len(rep.Applied), "version", rep.Current)
-	if err := e.seedAndPrint(ctx, cfg, log); err != nil {
+	signer, err := newSigner(cfg, *signAlg, *signKey, *signKID)
+	if err != nil {
+		return err
+	}
+	if err := e.seedAndPrint(ctx, cfg, signer, log); err != nil {
 		return err
 	}
 	return e.serve(ctx, cfg, log)
@@ -122,7 +129,7 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 
 // seedAndPrint seeds the demo tenants and prints a token per role and curl
 // lines to try them.
-func (e *cmdEnv) seedAndPrint(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func (e *cmdEnv) seedAndPrint(ctx context.Context, cfg *config.Config, signer auth.Signer, log *slog.Logger) error {
 	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
@@ -133,9 +140,8 @@ func (e *cmdEnv) seedAndPrint(ctx context.Context, cfg *config.Config, log *slog
 		return fmt.Errorf("seeding demo data: %w", err)
 	}
 	log.Info("demo data ready", "created", res.Created)
-	secret := []byte(cfg.JWT.SecretKey)
 	mint := func(c auth.Claims) string {
-		tok, err := auth.Sign(secret, c, 24*time.Hour, cfg.JWT.Issuer, cfg.JWT.Audience)
+		tok, err := signer.Sign(c, 24*time.Hour)
 		if err != nil {
 			return "error: " + err.Error()
 		}
@@ -150,7 +156,7 @@ func (e *cmdEnv) seedAndPrint(ctx context.Context, cfg *config.Config, log *slog
 	w := e.stdout
 	fmt.Fprintf(w, "\nDemo tenants:\n  %s  %s (parent)\n  %s  %s (subsidiary of %s)\n  %s  %s (parent, unrelated)\n",
 		org.ID, org.Name, sub.ID, sub.Name, org.Name, other.ID, other.Name)
-	fmt.Fprintf(w, "\nTokens (valid 24h):\n")
+	fmt.Fprintf(w, "\nTokens (valid 24h, %s):\n", signer.Method.Alg())
 	fmt.Fprintf(w, "export PLATFORM_ADMIN_TOKEN=%s\n", mint(auth.Claims{Subject: "platform-admin", Role: tenant.RolePlatformAdmin}))
 	fmt.Fprintf(w, "export ACME_ADMIN_TOKEN=%s\n", mint(auth.Claims{Subject: org.AdminEmail, Role: tenant.RoleTenantAdmin, TenantID: org.ID}))
 	fmt.Fprintf(w, "export ACME_MEMBER_TOKEN=%s\n", mint(auth.Claims{Subject: "demo-member", Role: tenant.RoleMember, TenantID: org.ID}))

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/MicahParks/jwkset"
+
+	"github.com/mtdb/mtdb/internal/auth"
+)
+
+// TestTokenWithPEMKey mints an ES256 token from a PEM key with a claim
+// mapping, and verifies it as the server would: through a JWKS on loopback.
+func TestTokenWithPEMKey(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jwk, err := jwkset.NewJWKFromKey(&key.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "dev-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	}))
+	defer srv.Close()
+
+	env := map[string]string{"JWT_TENANT_CLAIM": "app_metadata.tenant_id", "JWT_ROLE_CLAIM": "app_metadata.roles", "JWT_ROLE_MAP": "viewer=member,admin=tenant_admin"}
+	tenantID := "7d9f4c1e-1111-4222-8333-944445555666"
+	code, out, stderr := runCmd(t, env, "token", "--alg", "ES256", "--key", keyFile, "--kid", "dev-1", "--role", "member", "--tenant", tenantID)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	ks, err := auth.NewKeySet(auth.KeySetConfig{URLs: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	roleMap, _ := auth.ParseRoleMap(env["JWT_ROLE_MAP"])
+	v, err := auth.NewVerifier(auth.Config{Keys: ks, Mapping: auth.Mapping{TenantClaim: "app_metadata.tenant_id", RoleClaim: "app_metadata.roles", RoleMap: roleMap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(strings.TrimSpace(out))
+	if err != nil || string(c.Role) != "member" || c.TenantID.String() != tenantID {
+		t.Fatalf("token %q: claims %+v, err %v", out, c, err)
+	}
+
+	for name, args := range map[string][]string{
+		"asymmetric without --key": {"token", "--alg", "RS256", "--role", "platform_admin"},
+		"key of another type":      {"token", "--alg", "RS256", "--key", keyFile, "--role", "platform_admin"},
+		"unknown alg":              {"token", "--alg", "none", "--key", keyFile, "--role", "platform_admin"},
+		"--key with HS256":         {"token", "--key", keyFile, "--role", "platform_admin"},
+	} {
+		if code, _, stderr := runCmd(t, nil, args...); code == 0 {
+			t.Errorf("%s: exit 0 (%s)", name, stderr)
+		}
+	}
+}
