@@ -86,9 +86,9 @@ func (s Signer) Sign(c Claims, ttl time.Duration) (string, error) {
 	// Claim paths are written as flat keys: Resolve finds a key equal to
 	// the whole path first, whatever dots it holds.
 	claims := jwt.MapClaims{
-		"sub": c.Subject,
-		"iat": now.Unix(),
-		"exp": now.Add(ttl).Unix(),
+		"sub":                 c.Subject,
+		"iat":                 now.Unix(),
+		"exp":                 now.Add(ttl).Unix(),
 		s.Mapping.roleClaim(): role,
 	}
 	if s.Issuer != "" {
