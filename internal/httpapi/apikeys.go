@@ -9,6 +9,8 @@ import (
 
 	"github.com/mtdb/mtdb/ent"
 	"github.com/mtdb/mtdb/internal/apikeys"
+	"github.com/mtdb/mtdb/internal/errs"
+	"github.com/mtdb/mtdb/internal/idempotency"
 )
 
 // apiKeyJSON is an API key on the wire: never its secret or digest.
@@ -56,6 +58,17 @@ func toAPIKeyJSON(k *ent.APIKey) apiKeyJSON {
 		ID: k.ID, TenantID: k.TenantID, Name: k.Name, Prefix: k.Prefix, Role: string(k.Role),
 		CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt.UTC().Truncate(time.Microsecond),
 		ExpiresAt: utc(k.ExpiresAt), LastUsedAt: utc(k.LastUsedAt),
+	}
+}
+
+// noReplay refuses Idempotency-Key on the API key routes: a replay would
+// have to store the created key's secret.
+func noReplay(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, ok := c.Request().Header[http.CanonicalHeaderKey(idempotency.Header)]; ok {
+			return errs.Invalid(idempotency.Header, "is not accepted on /api-keys: the answer holds a secret that is never stored")
+		}
+		return next(c)
 	}
 }
 

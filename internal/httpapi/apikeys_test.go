@@ -86,6 +86,9 @@ func TestAPIKeysHTTP(t *testing.T) {
 		t.Fatalf("message %q", e.Error.Message)
 	}
 
+	// No stored replay of a secret.
+	o.do(o.adminA, "POST", "/api/v1/api-keys", map[string]any{"name": "x", "role": "member"}, "Idempotency-Key", "k-1").wantError(t, 400, "VALIDATION_ERROR", "Idempotency-Key")
+
 	// Creation rules.
 	o.do(o.memberA, "POST", "/api/v1/api-keys", map[string]any{"name": "x", "role": "member"}).wantError(t, 403, "FORBIDDEN", "")
 	o.do(o.memberA, "GET", "/api/v1/api-keys", nil).wantError(t, 403, "FORBIDDEN", "")

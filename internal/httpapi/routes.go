@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"slices"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/mtdb/mtdb/internal/auth"
@@ -35,12 +37,15 @@ func (s *Server) routes() {
 	if s.cfg.RateLimit.TenantRequestsPerSecond > 0 {
 		tc = append(tc, tenantRateLimit(s.cfg.RateLimit)) // per effective tenant, after the per-IP limit
 	}
-	tc = append(tc, knownQuery)                       // only the query parameters the route declares (query.go)
+	tc = append(tc, knownQuery) // only the query parameters the route declares (query.go)
+	// API keys: no stored replay, since the answer to a create holds the
+	// secret, which is never stored (Idempotency-Key is refused there).
+	keys := append(slices.Clone(tc), noReplay)
 	tc = append(tc, s.idempotent)                     // Idempotency-Key on writes: one transaction, the answer stored with the write
 	cur := newCursors(s.cfg.JWT.SecretKey)            // signs next_cursor
 	registerTenants(v1, s.deps.Tenants, cur, tc...)   // /tenants, /tenants/:id, /tenants/:id/hierarchy
 	registerUsers(v1, s.deps.Users, cur, tc...)       // /users, /users/:id
 	registerProjects(v1, s.deps.Projects, cur, tc...) // /projects, /projects/:id
 	registerAudit(v1, s.deps.Audit, tc...)            // /audit-events
-	registerAPIKeys(v1, s.deps.APIKeys, tc...)        // /api-keys, /api-keys/:id
+	registerAPIKeys(v1, s.deps.APIKeys, keys...)      // /api-keys, /api-keys/:id
 }
