@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mtdb/mtdb/internal/apikeys"
 	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
@@ -107,7 +108,8 @@ func countTrips(ctx context.Context, appURL string, maxConns int, w *world, prof
 	}
 	api, err := httpapi.NewServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Deps{Pool: db.Pool, Verifier: v, Ent: db.Ent,
 		Health:  health.New(health.Options{Ping: db.Pool.Ping}),
-		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent)})
+		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent),
+		APIKeys: apikeys.NewService(db.Ent), APIKeyAuth: apikeys.NewAuthenticator(db.Ent, nil)})
 	if err != nil {
 		return nil, err
 	}

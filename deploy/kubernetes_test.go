@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mtdb/mtdb/internal/apikeys"
 	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
@@ -295,6 +296,7 @@ func unreachableServer(t *testing.T, cfg *config.Config) *httpapi.Server {
 	srv, err := httpapi.NewServer(cfg, slog.New(slog.DiscardHandler), httpapi.Deps{
 		Health: health.New(health.Options{Ping: db.Pool.Ping, Timeout: time.Second}), Pool: db.Pool, Verifier: v, Ent: db.Ent,
 		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent),
+		APIKeys: apikeys.NewService(db.Ent), APIKeyAuth: apikeys.NewAuthenticator(db.Ent, nil),
 	})
 	if err != nil {
 		t.Fatal(err)
