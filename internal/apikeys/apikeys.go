@@ -52,7 +52,7 @@ type Created struct {
 // never above its creator's: a tenant_admin (or platform_admin) may create
 // tenant_admin and member keys. Errors: Forbidden (member), Invalid.
 func (s *Service) Create(ctx context.Context, in CreateInput) (*Created, error) {
-	tc, err := admin(ctx)
+	tc, err := tenant.Writer(ctx, "API keys")
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Created, error) 
 // ordered by created_at then id, and their total. Errors: Forbidden
 // (member), Invalid (page, no tenant selected).
 func (s *Service) List(ctx context.Context, limit, offset int) ([]*ent.APIKey, int, error) {
-	tc, err := admin(ctx)
+	tc, err := tenant.Writer(ctx, "API keys")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -136,7 +136,7 @@ func (s *Service) List(ctx context.Context, limit, offset int) ([]*ent.APIKey, i
 // row is deleted; the next request with it is 401). Errors: Forbidden
 // (member), NotFound.
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
-	tc, err := admin(ctx)
+	tc, err := tenant.Writer(ctx, "API keys")
 	if err != nil {
 		return err
 	}
@@ -153,25 +153,13 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	return nil
 }
 
-// admin returns the caller's tenant context if it may manage keys.
-func admin(ctx context.Context) (tenant.Context, error) {
-	tc, ok := tenant.From(ctx)
-	if !ok {
-		return tc, tenant.ErrNoContext
-	}
-	if tc.Role != tenant.RolePlatformAdmin && tc.Role != tenant.RoleTenantAdmin {
-		return tc, errs.Forbidden("only a tenant_admin or platform_admin can manage API keys")
-	}
-	return tc, nil
-}
-
 // translate turns ent and PostgreSQL errors into the errs vocabulary.
 func translate(err error) error { return database.Translate(err, "API key", nil) }
 
 // Get returns the key id of the caller's effective tenant (without its
 // secret, which is not stored). Errors: Forbidden (member), NotFound.
 func (s *Service) Get(ctx context.Context, id uuid.UUID) (*ent.APIKey, error) {
-	tc, err := admin(ctx)
+	tc, err := tenant.Writer(ctx, "API keys")
 	if err != nil {
 		return nil, err
 	}
