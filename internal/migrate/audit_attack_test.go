@@ -207,7 +207,7 @@ func TestAuditTriggersMatchSchemas(t *testing.T) {
 			t.Errorf("trigger of %s redacts %v, the schema %v", table, got, want)
 		}
 	}
-	if got, want := AuditedTables(), []string{"projects", "tenants", "users"}; !slices.Equal(got, want) {
+	if got, want := AuditedTables(), []string{"api_keys", "projects", "tenants", "users"}; !slices.Equal(got, want) {
 		t.Errorf("AuditedTables() = %v, want %v", got, want)
 	}
 }
