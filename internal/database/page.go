@@ -201,3 +201,12 @@ func (l List[T]) count(ctx context.Context, client *ent.Client) (int, error) {
 		s.SelectExpr(entsql.Expr(`COALESCE(sum("rows"), 0)::bigint`))
 	}).Int(ctx)
 }
+
+// Where returns ent predicates (each a func(*sql.Selector)) as List.Where.
+func Where[P ~func(*entsql.Selector)](preds []P) []func(*entsql.Selector) {
+	out := make([]func(*entsql.Selector), len(preds))
+	for i, p := range preds {
+		out[i] = p
+	}
+	return out
+}

@@ -29,12 +29,8 @@ func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.
 	if p.OwnerID != nil {
 		preds = append(preds, project.OwnerID(*p.OwnerID))
 	}
-	where := make([]func(*sql.Selector), len(preds))
-	for i, p := range preds {
-		where[i] = p
-	}
 	res, err := database.ListPage(ctx, s.client, database.List[*ent.Project]{
-		Table: project.Table, TenantScoped: true, Filtered: len(preds) > 0, Where: where,
+		Table: project.Table, TenantScoped: true, Filtered: len(preds) > 0, Where: database.Where(preds),
 		Query: func(ctx context.Context, mod func(*sql.Selector)) ([]*ent.Project, error) {
 			q := s.client.Project.Query().Where(preds...).Order(project.ByCreatedAt(), project.ByID())
 			q.Modify(mod)

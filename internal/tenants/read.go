@@ -41,12 +41,8 @@ func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.
 	default:
 		return database.Result[*ent.Tenant]{}, errs.Invalid("tenant_type", "must be parent or subsidiary")
 	}
-	where := make([]func(*sql.Selector), len(preds))
-	for i, p := range preds {
-		where[i] = p
-	}
 	res, err := database.ListPage(ctx, s.client, database.List[*ent.Tenant]{
-		Table: enttenant.Table, Filtered: true, Where: where,
+		Table: enttenant.Table, Filtered: true, Where: database.Where(preds),
 		Query: func(ctx context.Context, mod func(*sql.Selector)) ([]*ent.Tenant, error) {
 			q := s.client.Tenant.Query().Where(preds...).Order(enttenant.ByCreatedAt(), enttenant.ByID())
 			q.Modify(mod)

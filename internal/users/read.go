@@ -38,12 +38,8 @@ func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.
 		}
 		preds = append(preds, user.RoleEQ(user.Role(p.Role)))
 	}
-	where := make([]func(*sql.Selector), len(preds))
-	for i, p := range preds {
-		where[i] = p
-	}
 	res, err := database.ListPage(ctx, s.client, database.List[*ent.User]{
-		Table: user.Table, TenantScoped: true, Filtered: len(preds) > 0, Where: where,
+		Table: user.Table, TenantScoped: true, Filtered: len(preds) > 0, Where: database.Where(preds),
 		Query: func(ctx context.Context, mod func(*sql.Selector)) ([]*ent.User, error) {
 			q := s.client.User.Query().Where(preds...).Order(user.ByCreatedAt(), user.ByID())
 			q.Modify(mod)
