@@ -108,6 +108,7 @@ type Verifier struct {
 	mapping   Mapping
 	parser    *jwt.Parser
 	iatLeeway time.Duration
+	verified  verifiedCache
 }
 
 var hmacAlgorithms = map[string]bool{"HS256": true, "HS384": true, "HS512": true}
@@ -184,6 +185,10 @@ func (v *Verifier) VerifyContext(ctx context.Context, token string) (Claims, err
 	if len(token) > MaxTokenBytes {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenBytes)
 	}
+	now, generation := time.Now(), v.keyGeneration()
+	if c, ok := v.verified.get(token, generation, now); ok {
+		return c, nil
+	}
 	var tc tokenClaims
 	_, err := v.parser.ParseWithClaims(token, &tc, v.keyfunc(ctx))
 	if err != nil {
@@ -200,7 +205,22 @@ func (v *Verifier) VerifyContext(ctx context.Context, token string) (Claims, err
 	if err != nil {
 		return Claims{}, err
 	}
-	return v.mapping.claims(payload)
+	c, err := v.mapping.claims(payload)
+	if err != nil {
+		return Claims{}, err
+	}
+	if tc.ExpiresAt != nil { // required by the parser; checked all the same
+		v.verified.put(token, c, generation, tc.ExpiresAt.Time, now)
+	}
+	return c, nil
+}
+
+// keyGeneration is the generation of the JWKS keys (0 without a KeySet).
+func (v *Verifier) keyGeneration() uint64 {
+	if v.keys == nil {
+		return 0
+	}
+	return v.keys.generation.Load()
 }
 
 // keyfunc picks the key for a token by its alg's family: the secret for

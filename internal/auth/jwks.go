@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -89,6 +90,9 @@ type KeySet struct {
 	cfg     KeySetConfig
 	storage *refetchStorage
 	kf      keyfunc.Keyfunc
+	// generation counts key replacements: a token verified under an older
+	// generation is verified again (see verifiedCache).
+	generation atomic.Uint64
 
 	mu         sync.Mutex
 	sources    []*source     // one per JWKS URL (discovery adds one)
@@ -369,6 +373,7 @@ func (ks *KeySet) rebuild() {
 	}
 	ks.mu.Unlock()
 	_ = ks.storage.MemoryJWKSet.KeyReplaceAll(context.Background(), all)
+	ks.generation.Add(1)
 }
 
 // empty reports whether no key at all is known.
