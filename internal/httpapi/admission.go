@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mtdb/mtdb/internal/admission"
+	"github.com/mtdb/mtdb/internal/apikeys"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/errs"
@@ -109,13 +110,23 @@ func isShed(err error) bool {
 }
 
 // shareKey names the admission share of req (see admit); ok is false when
-// its token does not verify or is missing where one is required.
+// its credential does not verify or is missing where one is required.
+// A JWT's share is its tenant; an API key's is the key itself (by its
+// public prefix: its tenant is only known from the database, and admission
+// comes before any database work), so a key's requests are admitted and
+// queued like everyone's, fairly against the other keys and tenants.
 func (s *Server) shareKey(req *http.Request) (key string, ok bool) {
-	raw, err := auth.BearerToken(req.Header.Get(echo.HeaderAuthorization))
+	raw, err := auth.Credential(req.Header)
 	switch {
 	case errors.Is(err, auth.ErrMissing) && !s.cfg.AuthRequired:
 	case err != nil:
 		return "", false
+	case strings.HasPrefix(raw, auth.APIKeyPrefix):
+		prefix, _, err := apikeys.Parse(raw)
+		if err != nil {
+			return "", false
+		}
+		return "api-key:" + prefix, true
 	default:
 		claims, err := s.deps.Verifier.Verify(raw)
 		if err != nil {

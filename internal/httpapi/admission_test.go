@@ -74,7 +74,10 @@ func (h *admissionHarness) send(ctx context.Context, token, method, path, body s
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if token != "" {
+	switch {
+	case strings.HasPrefix(token, auth.APIKeyPrefix):
+		req.Header.Set(auth.APIKeyHeader, token)
+	case token != "":
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	res, err := h.client.Do(req)
@@ -296,5 +299,36 @@ func TestAdmissionClientGoneReleasesTheSlot(t *testing.T) {
 	}
 	if code, _ := h.createUser(context.Background(), h.adminB); code != 201 {
 		t.Fatalf("after the cancellations: %d, want 201", code)
+	}
+}
+
+// TestAdmissionAdmitsAPIKeyRequests: a request made with an API key takes
+// an admission slot like a token's: while the one slot is held it queues
+// (it does not slip past admission to the database), and it is served when
+// the slot frees.
+func TestAdmissionAdmitsAPIKeyRequests(t *testing.T) {
+	h := newAdmissionHarness(t, 3)
+	code, _, body := h.send(context.Background(), h.adminB, "POST", "/api/v1/api-keys", `{"name":"cron","role":"member"}`)
+	var k struct {
+		Key string `json:"key"`
+	}
+	if code != 201 || json.Unmarshal(body, &k) != nil || !strings.HasPrefix(k.Key, auth.APIKeyPrefix) {
+		t.Fatalf("create API key: %d %s", code, body)
+	}
+	unlock := h.lockUsers()
+	held := make(chan int, 1)
+	go func() { c, _ := h.createUser(context.Background(), h.adminA); held <- c }()
+	h.await("A to hold the slot", func(f, _ int) bool { return f == 1 })
+
+	listed := make(chan int, 1)
+	go func() { c, _, _ := h.send(context.Background(), k.Key, "GET", "/api/v1/users", ""); listed <- c }()
+	h.await("the API-key request to queue", func(f, q int) bool { return f == 1 && q == 1 })
+
+	unlock()
+	if c := <-held; c != 201 {
+		t.Fatalf("A's create: %d, want 201", c)
+	}
+	if c := <-listed; c != 200 {
+		t.Fatalf("the API-key request: %d, want 200", c)
 	}
 }
