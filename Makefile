@@ -49,7 +49,7 @@ lint: ## go vet and staticcheck
 
 migration: generate ## new migration from changed Ent schemas: make migration NAME=add_invoices [DEV_URL=postgres://...]
 	@test -n "$(NAME)" || { echo "usage: make migration NAME=add_invoices [DEV_URL=postgres://.../scratch]" >&2; exit 2; }
-	$(GO) run ./cmd/mtdb migrate diff $(NAME) $(if $(DEV_URL),--dev-url '$(DEV_URL)')
+	$(GO) run ./cmd/mtdb-gen $(NAME) $(if $(DEV_URL),--dev-url '$(DEV_URL)')
 
 bench: build ## benchmarks: API vs reference server vs database alone, RLS cost, growth; writes bench/results/<date>.md and .json (BEFORE=bin/mtdb-old also measures an older binary in the same run)
 	$(GO) build -o bin/bench ./bench

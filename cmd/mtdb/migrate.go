@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -13,20 +11,22 @@ import (
 	"github.com/mtdb/mtdb/internal/migrate"
 )
 
-// migrateCmd is `mtdb migrate apply|status|diff|hash`.
+// migrateCmd is `mtdb migrate apply|status|hash`.
 func (e *cmdEnv) migrateCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("migrate: missing subcommand (apply, status, diff or hash)")
+		return usagef("migrate: missing subcommand (apply, status or hash)")
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "apply", "status":
 		return e.migrateRun(ctx, sub, rest)
 	case "diff":
-		return e.migrateDiff(ctx, rest)
+		// The generator is a separate binary (cmd/mtdb-gen), so that the
+		// server does not carry it.
+		return usagef("migrate diff: new migrations are written by make migration NAME=... (go run ./cmd/mtdb-gen NAME)")
 	case "hash":
 		return e.migrateHash(rest)
 	default:
-		return usagef("migrate: unknown subcommand %q (apply, status, diff or hash)", sub)
+		return usagef("migrate: unknown subcommand %q (apply, status or hash)", sub)
 	}
 }
 
@@ -84,49 +84,6 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-// migrateDiff is `mtdb migrate diff NAME [--dev-url URL] [--dir DIR]`: it
-// writes a migration bringing the directory to the Ent schemas. Without
-// --dev-url it uses a throwaway database created (and dropped) on the
-// server of the migration URL.
-func (e *cmdEnv) migrateDiff(ctx context.Context, args []string) error {
-	fs, cfgFile := e.flagSet("migrate diff")
-	devURL := fs.String("dev-url", "", "URL of an empty scratch database (default: a throwaway database on the migration server)")
-	dir := fs.String("dir", "migrations", "migration directory")
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usagef("migrate diff: exactly one NAME is required (e.g. mtdb migrate diff add_invoices)")
-	}
-	name := fs.Arg(0)
-	if *devURL == "" {
-		url, err := e.migrationURL("", *cfgFile)
-		if err != nil {
-			return err
-		}
-		dev, drop, err := migrate.DevDatabase(ctx, url)
-		if err != nil {
-			return fmt.Errorf("creating a throwaway dev database on %s (or pass --dev-url): %w", config.MaskURL(url), err)
-		}
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			_ = drop(dctx)
-		}()
-		*devURL = dev
-	}
-	path, err := migrate.Generate(ctx, migrate.GenerateOptions{DevURL: *devURL, Dir: *dir, Name: name})
-	if errors.Is(err, atlasmigrate.ErrNoPlan) {
-		fmt.Fprintln(e.stdout, "no changes: the migration directory matches the Ent schemas")
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, "wrote "+path)
-	return nil
 }
 
 // migrateHash is `mtdb migrate hash [--dir DIR]`, Atlas's `migrate hash`:

@@ -22,8 +22,7 @@ Usage:
   mtdb serve [--host H] [--port P]        run the HTTP API until SIGINT/SIGTERM
   mtdb migrate apply [--url URL]          apply pending migrations
   mtdb migrate status [--url URL]         show applied and pending migrations
-  mtdb migrate diff NAME [--dev-url URL] [--dir DIR]
-                                          write a migration for changed Ent schemas
+  mtdb migrate hash [--dir DIR]           rewrite atlas.sum after a hand-written migration
   mtdb check                              verify the row-level security guarantees
   mtdb audit prune --before 90d|DATE      delete old audit events (as the migration owner)
   mtdb repair-metadata [--dry-run]        reset tenant metadata stored beyond the bounds

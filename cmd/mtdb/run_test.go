@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -241,37 +239,10 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-func TestMigrateDiffWithoutChanges(t *testing.T) {
-	dir := t.TempDir()
-	src := "../../migrations"
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Chdir(t.TempDir())
-	server := pgtest.Empty(t) // its owner URL may create the throwaway dev database
-	code, out, stderr := runCmd(t, map[string]string{"MIGRATION_DATABASE_URL": server.OwnerURL}, "migrate", "diff", "nothing_new", "--dir", dir)
-	if code != 0 || !strings.Contains(out, "no changes") {
-		t.Fatalf("diff: exit %d, stdout %q, stderr %q", code, out, stderr)
-	}
-	after, _ := os.ReadDir(dir)
-	if len(after) != len(entries) {
-		t.Fatalf("diff without changes wrote files: %d -> %d", len(entries), len(after))
-	}
-	if code, _, stderr := runCmd(t, nil, "migrate", "diff"); code != 2 || !strings.Contains(stderr, "NAME") {
-		t.Fatalf("diff without NAME: exit %d, %q", code, stderr)
+func TestMigrateDiffPointsAtTheGenerator(t *testing.T) {
+	code, _, stderr := runCmd(t, nil, "migrate", "diff", "add_invoices")
+	if code != 2 || !strings.Contains(stderr, "make migration") {
+		t.Fatalf("migrate diff: exit %d, stderr %q; want 2 and a pointer to make migration", code, stderr)
 	}
 }
 

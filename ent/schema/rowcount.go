@@ -11,7 +11,7 @@ import (
 // RowCount is the maintained row count of one tenant-scoped table in one
 // tenant, split into slots so that concurrent inserts of one tenant do not
 // wait on one counter row. Triggers generated with every tenant-scoped table
-// keep it (see internal/migrate); a list's total_count is the sum of the
+// keep it (see internal/schemagen); a list's total_count is the sum of the
 // slots of the visible tenants, which row-level security selects like any
 // other tenant-scoped rows. Code never writes it.
 type RowCount struct{ ent.Schema }

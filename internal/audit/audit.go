@@ -1,5 +1,5 @@
 // Package audit owns reading the audit trail: the events the generated
-// triggers (internal/migrate, mtdb_audit()) write into audit_events in the
+// triggers (internal/schemagen, mtdb_audit()) write into audit_events in the
 // transaction of every change to tenants and the tenant-scoped tables. The
 // app role may only read them, through row-level security (the current
 // tenant and its subsidiaries; everything for a platform admin), so no

@@ -9,7 +9,7 @@ import (
 	entmigrate "github.com/mtdb/mtdb/ent/migrate"
 )
 
-// The audit trail's names (internal/migrate writes them).
+// The audit trail's names (the migrations internal/schemagen writes create them).
 const (
 	// AuditTable is the append-only table the audit triggers write.
 	AuditTable = "audit_events"

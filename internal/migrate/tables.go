@@ -6,19 +6,16 @@ import (
 	entschema "entgo.io/ent/dialect/sql/schema"
 
 	entmigrate "github.com/mtdb/mtdb/ent/migrate"
-	"github.com/mtdb/mtdb/internal/tenant"
 )
 
+// The names the migrations give the tables every deployment has. The
+// self-check (internal/health) and the generator (internal/schemagen) read
+// them here.
 const (
-	// AppRole is the restricted database role every request enters
-	// (tenant.AppRole). The migrations create it and write it into the
-	// policies and grants.
-	AppRole = tenant.AppRole
-
-	// tenantColumn marks a table as tenant-scoped.
-	tenantColumn = "tenant_id"
-	// tenantsTable holds the tenants; it has policies of its own.
-	tenantsTable = "tenants"
+	// TenantColumn marks a table as tenant-scoped.
+	TenantColumn = "tenant_id"
+	// TenantsTable holds the tenants; it has policies of its own.
+	TenantsTable = "tenants"
 	// AuditTable is the append-only audit trail the audit triggers write:
 	// it has a tenant_id but is not tenant-scoped (read-only for the app
 	// role, no foreign key to tenants).
@@ -30,26 +27,26 @@ const (
 // TenantScoped mixin). Each must have row-level security enabled and forced
 // and one policy per command.
 func TenantScopedTables() []string {
-	return tenantScoped(entmigrate.Tables)
+	return TenantScoped(entmigrate.Tables)
 }
 
 // AuditedTables returns the names, sorted, of the tables whose changes the
 // audit triggers record: tenants and every tenant-scoped table but those
 // whose schema is annotated schema.NotAudited().
 func AuditedTables() []string {
-	return audited(entmigrate.Tables)
+	return Audited(entmigrate.Tables)
 }
 
-// tenantScoped returns the sorted names of the tenant-scoped tables among
+// TenantScoped returns the sorted names of the tenant-scoped tables among
 // tables.
-func tenantScoped(tables []*entschema.Table) []string {
+func TenantScoped(tables []*entschema.Table) []string {
 	var names []string
 	for _, t := range tables {
-		if t.Name == tenantsTable || t.Name == AuditTable {
+		if t.Name == TenantsTable || t.Name == AuditTable {
 			continue
 		}
 		for _, c := range t.Columns {
-			if c.Name == tenantColumn {
+			if c.Name == TenantColumn {
 				names = append(names, t.Name)
 				break
 			}
@@ -59,12 +56,12 @@ func tenantScoped(tables []*entschema.Table) []string {
 	return names
 }
 
-// audited returns the sorted names of the audited tables among tables:
-// the tenant-scoped ones not exempt (schema.NotAudited()) and tenants.
-func audited(tables []*entschema.Table) []string {
-	names := slices.DeleteFunc(tenantScoped(tables), func(n string) bool { return entmigrate.AuditExempt[n] })
-	if slices.ContainsFunc(tables, func(t *entschema.Table) bool { return t.Name == tenantsTable }) {
-		names = append(names, tenantsTable)
+// Audited returns the sorted names of the audited tables among tables: the
+// tenant-scoped ones not exempt (schema.NotAudited()) and tenants.
+func Audited(tables []*entschema.Table) []string {
+	names := slices.DeleteFunc(TenantScoped(tables), func(n string) bool { return entmigrate.AuditExempt[n] })
+	if slices.ContainsFunc(tables, func(t *entschema.Table) bool { return t.Name == TenantsTable }) {
+		names = append(names, TenantsTable)
 		slices.Sort(names)
 	}
 	return names

@@ -17,7 +17,7 @@ const AppRole = "mtdb_app"
 // is bound, never pasted in, and every setting is transaction-local (the
 // third argument of set_config is true), so nothing survives COMMIT or
 // ROLLBACK on a pooled connection. Its last call, mtdb_enter (generated with
-// the policies, internal/migrate), is the tenant reach check and stores the
+// the policies, internal/schemagen), is the tenant reach check and stores the
 // transaction's visible tenants for the policies: an unknown, deleted or
 // out-of-reach tenant fails the statement with SQLSTATE MT403, and with it
 // the transaction, before any work of the request ran.

@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"ariga.io/atlas/sql/postgres"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	mtdbmigrate "github.com/mtdb/mtdb/internal/migrate"
 )
 
 // migratedDB returns a fresh database with the committed migrations applied
@@ -41,7 +43,7 @@ func migratedDB(t *testing.T) *sql.DB {
 func TestMigrationsEnableRLS(t *testing.T) {
 	db := migratedDB(t)
 	ctx := context.Background()
-	tables := append(TenantScopedTables(), tenantsTable)
+	tables := append(mtdbmigrate.TenantScopedTables(), tenantsTable)
 	for _, name := range tables {
 		t.Run(name, func(t *testing.T) {
 			var enabled, forced bool
@@ -54,7 +56,7 @@ func TestMigrationsEnableRLS(t *testing.T) {
 				t.Errorf("row level security enabled=%v forced=%v, want both", enabled, forced)
 			}
 			rows, err := db.QueryContext(ctx, `SELECT cmd FROM pg_policies
-				WHERE schemaname = 'public' AND tablename = $1 AND roles = ARRAY[$2]::name[] ORDER BY cmd`, name, AppRole)
+				WHERE schemaname = 'public' AND tablename = $1 AND roles = ARRAY[$2]::name[] ORDER BY cmd`, name, appRole)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,17 +70,17 @@ func TestMigrationsEnableRLS(t *testing.T) {
 				cmds = append(cmds, c)
 			}
 			if want := []string{"DELETE", "INSERT", "SELECT", "UPDATE"}; !slices.Equal(cmds, want) {
-				t.Errorf("policies for %s: %v, want %v", AppRole, cmds, want)
+				t.Errorf("policies for %s: %v, want %v", appRole, cmds, want)
 			}
 			var grants int
 			err = db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.role_table_grants
 				WHERE table_schema = 'public' AND table_name = $1 AND grantee = $2
-				AND privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')`, name, AppRole).Scan(&grants)
+				AND privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')`, name, appRole).Scan(&grants)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if grants != 4 {
-				t.Errorf("%s has %d of the 4 grants", AppRole, grants)
+				t.Errorf("%s has %d of the 4 grants", appRole, grants)
 			}
 		})
 	}
@@ -87,12 +89,12 @@ func TestMigrationsEnableRLS(t *testing.T) {
 		var owned int
 		err := db.QueryRowContext(ctx, `SELECT rolsuper, rolbypassrls, rolcanlogin,
 			(SELECT count(*) FROM pg_class WHERE relowner = r.oid)
-			FROM pg_roles r WHERE rolname = $1`, AppRole).Scan(&super, &bypass, &login, &owned)
+			FROM pg_roles r WHERE rolname = $1`, appRole).Scan(&super, &bypass, &login, &owned)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if super || bypass || login || owned != 0 {
-			t.Errorf("%s: superuser=%v bypassrls=%v login=%v owns %d relations", AppRole, super, bypass, login, owned)
+			t.Errorf("%s: superuser=%v bypassrls=%v login=%v owns %d relations", appRole, super, bypass, login, owned)
 		}
 	})
 }
@@ -166,7 +168,7 @@ func TestMigrationsForeignKeysIncludeTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	scoped := TenantScopedTables()
+	scoped := mtdbmigrate.TenantScopedTables()
 	refsTenants := map[string]bool{}
 	for rows.Next() {
 		var name, from, to, fromCol, toCol string

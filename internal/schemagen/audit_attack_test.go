@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	entmigrate "github.com/mtdb/mtdb/ent/migrate"
+	mtdbmigrate "github.com/mtdb/mtdb/internal/migrate"
 )
 
 // auditCount returns the number of events, read as the superuser.
@@ -79,7 +80,7 @@ func TestAuditRecordsAppWrites(t *testing.T) {
 		defer tx.Rollback()
 		if _, err := tx.Exec(`SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true),
 			set_config('app.user_id', 'carol', true), set_config('app.role', 'tenant_admin', true),
-			set_config('app.request_id', 'req-42', true)`, AppRole, f.a.String()); err != nil {
+			set_config('app.request_id', 'req-42', true)`, appRole, f.a.String()); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := tx.Exec(stmt, args...); err != nil {
@@ -189,7 +190,7 @@ func TestAuditRedactedColumn(t *testing.T) {
 // table's trigger).
 func TestAuditTriggersMatchSchemas(t *testing.T) {
 	db := migratedDB(t)
-	for _, table := range AuditedTables() {
+	for _, table := range mtdbmigrate.AuditedTables() {
 		var args []byte
 		err := db.QueryRow(`SELECT t.tgargs FROM pg_trigger t WHERE t.tgrelid = $1::regclass AND t.tgname = $2`,
 			table, AuditTriggerName(table)).Scan(&args)
@@ -207,7 +208,7 @@ func TestAuditTriggersMatchSchemas(t *testing.T) {
 			t.Errorf("trigger of %s redacts %v, the schema %v", table, got, want)
 		}
 	}
-	if got, want := AuditedTables(), []string{"api_keys", "projects", "tenants", "users"}; !slices.Equal(got, want) {
+	if got, want := mtdbmigrate.AuditedTables(), []string{"api_keys", "projects", "tenants", "users"}; !slices.Equal(got, want) {
 		t.Errorf("AuditedTables() = %v, want %v", got, want)
 	}
 }

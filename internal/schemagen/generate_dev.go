@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"context"
@@ -14,12 +14,12 @@ import (
 
 // DevDatabase creates an empty database with a fresh name (mtdb_dev_<hex>) on
 // the server of adminURL, whose role must be allowed to CREATE DATABASE, for
-// use as GenerateOptions.DevURL. It returns the new database's URL (adminURL
+// use as Options.DevURL. It returns the new database's URL (adminURL
 // with the database replaced) and a function that drops it.
 func DevDatabase(ctx context.Context, adminURL string) (devURL string, drop func(context.Context) error, err error) {
 	u, err := url.Parse(adminURL)
 	if err != nil {
-		return "", nil, fmt.Errorf("migrate: dev database: bad URL: %w", err)
+		return "", nil, fmt.Errorf("schemagen: dev database: bad URL: %w", err)
 	}
 	b := make([]byte, 8)
 	if _, err := rand.Read(b); err != nil {
@@ -28,16 +28,16 @@ func DevDatabase(ctx context.Context, adminURL string) (devURL string, drop func
 	name := "mtdb_dev_" + hex.EncodeToString(b)
 	admin, err := openAdmin(ctx, u)
 	if err != nil {
-		return "", nil, fmt.Errorf("migrate: dev database: %w", err)
+		return "", nil, fmt.Errorf("schemagen: dev database: %w", err)
 	}
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(name)); err != nil {
 		admin.Close()
-		return "", nil, fmt.Errorf("migrate: dev database: %w", err)
+		return "", nil, fmt.Errorf("schemagen: dev database: %w", err)
 	}
 	drop = func(ctx context.Context) error {
 		defer admin.Close()
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(name)+" WITH (FORCE)"); err != nil {
-			return fmt.Errorf("migrate: drop dev database %s: %w", name, err)
+			return fmt.Errorf("schemagen: drop dev database %s: %w", name, err)
 		}
 		return nil
 	}

@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"ariga.io/atlas/sql/schema"
 
 	entmigrate "github.com/mtdb/mtdb/ent/migrate"
+	mtdbmigrate "github.com/mtdb/mtdb/internal/migrate"
 )
 
 // Formatter is the migrate.Formatter of the generator. It writes the plan
@@ -28,7 +29,7 @@ import (
 //     already exist.
 type Formatter struct {
 	// Audited names the audited tables of the desired schema (tenants and
-	// the tenant-scoped tables); nil means AuditedTables().
+	// the tenant-scoped tables); nil means migrate.AuditedTables() (internal/migrate).
 	Audited []string
 	// Redacted maps a table to the columns its audit trigger records only
 	// as changed; nil means entmigrate.AuditRedacted (schema.Redact()).
@@ -58,12 +59,12 @@ func (f Formatter) withRLS(changes []*migrate.Change) ([]*migrate.Change, error)
 	helpersReady := !bootstrap
 	var out, pending []*migrate.Change
 	if bootstrap {
-		out = append(out, sqlChanges("create the restricted role "+AppRole, createRoleSQL(AppRole))...)
-		out = append(out, sqlChanges("let "+AppRole+" use the schema", "GRANT USAGE ON SCHEMA public TO "+AppRole)...)
-		out = append(out, sqlChanges("no temporary objects for "+AppRole+" (TEMPORARY comes through PUBLIC)", revokeTempSQL(AppRole))...)
+		out = append(out, sqlChanges("create the restricted role "+appRole, createRoleSQL(appRole))...)
+		out = append(out, sqlChanges("let "+appRole+" use the schema", "GRANT USAGE ON SCHEMA public TO "+appRole)...)
+		out = append(out, sqlChanges("no temporary objects for "+appRole+" (TEMPORARY comes through PUBLIC)", revokeTempSQL(appRole))...)
 		out = append(out, sqlChanges("functions reading the transaction-local settings", settingFunctionsSQL...)...)
 	}
-	if createsTable(changes, AuditTable) {
+	if createsTable(changes, auditTable) {
 		out = append(out, sqlChanges("the audit trigger function (writes audit_events as its owner)", auditFunctionSQL...)...)
 	}
 	for i, c := range changes {
@@ -74,7 +75,7 @@ func (f Formatter) withRLS(changes []*migrate.Change) ([]*migrate.Change, error)
 		}
 		var stmts []*migrate.Change
 		if (add.T.Name == tenantsTable || hasTenantColumn(add.T)) && !entmigrate.AuditExempt[add.T.Name] && !hasUUIDID(add.T) {
-			return nil, fmt.Errorf("migrate: table %s: the audit trail records rows by a uuid id column, and it has none", add.T.Name)
+			return nil, fmt.Errorf("schemagen: table %s: the audit trail records rows by a uuid id column, and it has none", add.T.Name)
 		}
 		switch t := add.T; {
 		case t.Name == tenantsTable:
@@ -84,8 +85,8 @@ func (f Formatter) withRLS(changes []*migrate.Change) ([]*migrate.Change, error)
 			out = append(out, pending...)
 			pending, helpersReady = nil, true
 			continue
-		case t.Name == AuditTable:
-			stmts = sqlChanges("row-level security of "+t.Name+": read-only for "+AppRole, auditTableSQL(t.Name)...)
+		case t.Name == auditTable:
+			stmts = sqlChanges("row-level security of "+t.Name+": read-only for "+appRole, auditTableSQL(t.Name)...)
 			for _, name := range f.audited() {
 				if !createsTable(changes, name) {
 					stmts = append(stmts, f.trigger(name)...)
@@ -128,12 +129,12 @@ func (f Formatter) trigger(table string) []*migrate.Change {
 	return sqlChanges("audit trail of "+table, auditTriggerSQL(table, redacted[table])...)
 }
 
-// audited returns f.Audited, or AuditedTables() when nil.
+// audited returns f.Audited, or the audited tables of the Ent schemas when nil.
 func (f Formatter) audited() []string {
 	if f.Audited != nil {
 		return f.Audited
 	}
-	return AuditedTables()
+	return mtdbmigrate.AuditedTables()
 }
 
 // tenantScopedSQL is what a new tenant-scoped table gets: row-level
@@ -153,7 +154,7 @@ func createsTable(changes []*migrate.Change, name string) bool {
 
 // hasTenantColumn reports whether t is tenant-scoped.
 func hasTenantColumn(t *schema.Table) bool {
-	if t.Name == tenantsTable || t.Name == AuditTable {
+	if t.Name == tenantsTable || t.Name == auditTable {
 		return false
 	}
 	_, ok := t.Column(tenantColumn)

@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"context"
@@ -51,7 +51,7 @@ func (f *fixture) as(t *testing.T, tenant, role string, fn func(tx *sql.Tx) erro
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('role', $1, true),
-		set_config('app.tenant_id', $2, true), set_config('app.role', $3, true)`, AppRole, tenant, role); err != nil {
+		set_config('app.tenant_id', $2, true), set_config('app.role', $3, true)`, appRole, tenant, role); err != nil {
 		t.Fatal(err)
 	}
 	return fn(tx)
@@ -245,7 +245,7 @@ func TestRLSTempSchemaShadowing(t *testing.T) {
 		}
 		defer tx.Rollback()
 		if _, err := tx.ExecContext(ctx, `SELECT set_config('role', $1, true),
-			set_config('app.tenant_id', $2, true), set_config('app.role', 'tenant_admin', true)`, AppRole, tenant); err != nil {
+			set_config('app.tenant_id', $2, true), set_config('app.role', 'tenant_admin', true)`, appRole, tenant); err != nil {
 			t.Fatal(err)
 		}
 		if err := fn(tx); err != nil {

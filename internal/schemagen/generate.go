@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"context"
@@ -16,10 +16,11 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	entmigrate "github.com/mtdb/mtdb/ent/migrate"
+	mtdbmigrate "github.com/mtdb/mtdb/internal/migrate"
 )
 
-// GenerateOptions configures Generate.
-type GenerateOptions struct {
+// Options configures Generate.
+type Options struct {
 	// DevURL is a PostgreSQL URL of an empty database Generate may use
 	// freely: it replays the migration directory there to learn the current
 	// state, and drops the tables it created afterwards.
@@ -39,60 +40,60 @@ type GenerateOptions struct {
 // migrate.ErrNoPlan (test with errors.Is) when there is nothing to change.
 // Ent's migration engine annotates the shared ent/migrate tables, so calls
 // must not run concurrently.
-func Generate(ctx context.Context, opts GenerateOptions) (string, error) {
+func Generate(ctx context.Context, opts Options) (string, error) {
 	return generate(ctx, opts, entmigrate.Tables)
 }
 
 // generate is Generate with the desired tables given (tests add some).
-func generate(ctx context.Context, opts GenerateOptions, tables []*entschema.Table) (string, error) {
+func generate(ctx context.Context, opts Options, tables []*entschema.Table) (string, error) {
 	switch {
 	case opts.DevURL == "":
-		return "", errors.New("migrate: generate: no dev database URL")
+		return "", errors.New("schemagen: no dev database URL")
 	case opts.Dir == "":
-		return "", errors.New("migrate: generate: no migration directory")
+		return "", errors.New("schemagen: no migration directory")
 	case opts.Name == "":
-		return "", errors.New("migrate: generate: no migration name")
+		return "", errors.New("schemagen: no migration name")
 	}
 	dir, err := migrate.NewLocalDir(opts.Dir)
 	if err != nil {
-		return "", fmt.Errorf("migrate: generate: %w", err)
+		return "", fmt.Errorf("schemagen: %w", err)
 	}
 	before, err := dir.Files()
 	if err != nil {
-		return "", fmt.Errorf("migrate: generate: %w", err)
+		return "", fmt.Errorf("schemagen: %w", err)
 	}
 	db, err := sql.Open("pgx", opts.DevURL)
 	if err != nil {
-		return "", fmt.Errorf("migrate: generate: dev database: %w", err)
+		return "", fmt.Errorf("schemagen: dev database: %w", err)
 	}
 	defer db.Close()
 	dev, err := postgres.Open(db)
 	if err != nil {
-		return "", fmt.Errorf("migrate: generate: dev database: %w", err)
+		return "", fmt.Errorf("schemagen: dev database: %w", err)
 	}
 	m, err := entschema.NewMigrate(entsql.OpenDB(dialect.Postgres, db),
 		entschema.WithDir(dir),
 		entschema.WithMigrationMode(entschema.ModeReplay),
 		entschema.WithDialect(dialect.Postgres),
-		entschema.WithFormatter(Formatter{Audited: audited(tables)}),
+		entschema.WithFormatter(Formatter{Audited: mtdbmigrate.Audited(tables)}),
 		entschema.WithErrNoPlan(true),
 		entschema.WithDiffHook(desiredHook(ctx, dev.(atlas.Normalizer))),
 	)
 	if err != nil {
-		return "", fmt.Errorf("migrate: generate: %w", err)
+		return "", fmt.Errorf("schemagen: %w", err)
 	}
 	if err := m.NamedDiff(ctx, opts.Name, tables...); err != nil {
 		if errors.Is(err, migrate.ErrNoPlan) {
 			return "", migrate.ErrNoPlan
 		}
-		return "", fmt.Errorf("migrate: generate: %w", err)
+		return "", fmt.Errorf("schemagen: %w", err)
 	}
 	after, err := dir.Files()
 	if err != nil {
-		return "", fmt.Errorf("migrate: generate: %w", err)
+		return "", fmt.Errorf("schemagen: %w", err)
 	}
 	if len(after) == len(before) {
-		return "", errors.New("migrate: generate: no file written")
+		return "", errors.New("schemagen: no file written")
 	}
 	return filepath.Join(opts.Dir, after[len(after)-1].Name()), nil
 }

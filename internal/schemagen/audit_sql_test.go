@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"strings"
@@ -29,7 +29,7 @@ FOR EACH ROW EXECUTE FUNCTION mtdb_audit('secret', 'it''s')`)
 func TestFormatterCreatesAuditTable(t *testing.T) {
 	f := Formatter{Audited: []string{"projects", "tenants", "users"}}
 	files, err := f.Format(&migrate.Plan{Version: "20260101000000", Name: "test",
-		Changes: addTable(table(AuditTable, "id", "tenant_id", "row_id"))})
+		Changes: addTable(table(auditTable, "id", "tenant_id", "row_id"))})
 	if err != nil {
 		t.Fatal(err)
 	}

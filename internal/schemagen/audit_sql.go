@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"fmt"
@@ -93,9 +93,9 @@ func auditTableSQL(table string) []string {
 	t := quoteIdent(table)
 	return []string{
 		fmt.Sprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", t),
-		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR SELECT TO %s USING (%s)", quoteIdent(table+"_select"), t, AppRole, auditPolicy),
+		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR SELECT TO %s USING (%s)", quoteIdent(table+"_select"), t, appRole, auditPolicy),
 		fmt.Sprintf("REVOKE ALL ON TABLE %s FROM PUBLIC", t),
-		fmt.Sprintf("GRANT SELECT ON TABLE %s TO %s", t, AppRole),
+		fmt.Sprintf("GRANT SELECT ON TABLE %s TO %s", t, appRole),
 	}
 }
 

@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"fmt"
@@ -244,11 +244,11 @@ func rlsSQL(table string, p policies) []string {
 	return []string{
 		fmt.Sprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", t),
 		fmt.Sprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", t),
-		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR SELECT TO %s USING (%s)", name("select"), t, AppRole, p.sel),
-		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR INSERT TO %s WITH CHECK (%s)", name("insert"), t, AppRole, p.ins),
-		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR UPDATE TO %s USING (%s) WITH CHECK (%s)", name("update"), t, AppRole, p.upd, p.upd),
-		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR DELETE TO %s USING (%s)", name("delete"), t, AppRole, p.del),
-		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %s", t, AppRole),
+		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR SELECT TO %s USING (%s)", name("select"), t, appRole, p.sel),
+		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR INSERT TO %s WITH CHECK (%s)", name("insert"), t, appRole, p.ins),
+		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR UPDATE TO %s USING (%s) WITH CHECK (%s)", name("update"), t, appRole, p.upd, p.upd),
+		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR DELETE TO %s USING (%s)", name("delete"), t, appRole, p.del),
+		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %s", t, appRole),
 	}
 }
 

@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func copyDir(t *testing.T, src string) string {
 // a new migration: regenerating from them must plan nothing.
 func TestCommittedMigrationsUpToDate(t *testing.T) {
 	dir := copyDir(t, committedDir)
-	file, err := Generate(context.Background(), GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "drift"})
+	file, err := Generate(context.Background(), Options{DevURL: newDatabase(t), Dir: dir, Name: "drift"})
 	if !errors.Is(err, migrate.ErrNoPlan) {
 		if file != "" {
 			b, _ := os.ReadFile(file)
@@ -85,7 +85,7 @@ func TestGenerateFromScratch(t *testing.T) {
 		dir = t.TempDir()
 	}
 	ctx := context.Background()
-	file, err := Generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "initial"})
+	file, err := Generate(ctx, Options{DevURL: newDatabase(t), Dir: dir, Name: "initial"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestGenerateFromScratch(t *testing.T) {
 	if strings.Contains(string(b), `"audit_events_tenant_id_fkey"`) {
 		t.Errorf("audit_events references tenants: the events of a deleted tenant must outlive it")
 	}
-	file, err = Generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "again"})
+	file, err = Generate(ctx, Options{DevURL: newDatabase(t), Dir: dir, Name: "again"})
 	if !errors.Is(err, migrate.ErrNoPlan) {
 		if file != "" {
 			b, _ := os.ReadFile(file)
@@ -133,7 +133,7 @@ func TestGenerateFromScratch(t *testing.T) {
 }
 
 func TestGenerateOptionsRequired(t *testing.T) {
-	for name, opts := range map[string]GenerateOptions{
+	for name, opts := range map[string]Options{
 		"no dev URL": {Dir: t.TempDir(), Name: "x"},
 		"no dir":     {DevURL: "postgres://localhost/x", Name: "x"},
 		"no name":    {DevURL: "postgres://localhost/x", Dir: t.TempDir()},
@@ -172,7 +172,7 @@ func TestGenerateNewTenantScopedTable(t *testing.T) {
 	tables := append(slices.Clone(entmigrate.Tables), notes)
 	dir := copyDir(t, committedDir)
 	ctx := context.Background()
-	file, err := generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "add_fixture_notes"}, tables)
+	file, err := generate(ctx, Options{DevURL: newDatabase(t), Dir: dir, Name: "add_fixture_notes"}, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestGenerateNewTenantScopedTable(t *testing.T) {
 	if strings.Contains(got, "CREATE ROLE") || strings.Contains(got, `CREATE POLICY "users_`) {
 		t.Errorf("%s repeats the first migration:\n%s", filepath.Base(file), got)
 	}
-	_, err = generate(ctx, GenerateOptions{DevURL: newDatabase(t), Dir: dir, Name: "again"}, tables)
+	_, err = generate(ctx, Options{DevURL: newDatabase(t), Dir: dir, Name: "again"}, tables)
 	if !errors.Is(err, migrate.ErrNoPlan) {
 		t.Fatalf("second generate: %v, want ErrNoPlan", err)
 	}

@@ -1,4 +1,4 @@
-package migrate
+package schemagen
 
 import (
 	"slices"
@@ -7,6 +7,8 @@ import (
 
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/schema"
+
+	mtdbmigrate "github.com/mtdb/mtdb/internal/migrate"
 )
 
 // addTable returns the changes Atlas plans for creating t: CREATE TABLE and
@@ -125,7 +127,7 @@ func TestFormatterBootstrap(t *testing.T) {
 }
 
 func TestTenantScopedTables(t *testing.T) {
-	got := TenantScopedTables()
+	got := mtdbmigrate.TenantScopedTables()
 	want := []string{"api_keys", "idempotency_keys", "projects", "row_counts", "users"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("TenantScopedTables() = %v, want %v", got, want)
