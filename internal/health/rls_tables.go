@@ -101,6 +101,13 @@ WHERE c.oid = to_regclass(quote_ident($1)) AND c.relkind IN ('r', 'p')`, name).S
 			return nil, 0, err
 		}
 		findings = append(findings, f...)
+		if name == TenantsTable {
+			f, err := tenantsWriteFindings(ctx, tx, appRole, oid)
+			if err != nil {
+				return nil, 0, err
+			}
+			findings = append(findings, f...)
+		}
 	}
 	if scoped {
 		var typ string

@@ -146,6 +146,23 @@ func TestCheckRLSFindsBreakage(t *testing.T) {
 			d.exec(t, `GRANT CREATE ON SCHEMA public TO mtdb_app`)
 			return ""
 		}, []string{"mtdb_app: role may create objects in schema public"}},
+		{"tenants update policy equal to visibility", func(t *testing.T, d rlsDB) string {
+			d.exec(t, `ALTER POLICY tenants_update ON tenants USING (id = mtdb_current_tenant() OR parent_tenant_id = mtdb_current_tenant()) WITH CHECK (true)`)
+			return ""
+		}, []string{"tenants: policy tenants_update lets every role acting in a tenant write it (no mtdb_is_tenant_admin() test)"}},
+		{"tenants insert policy for every role", func(t *testing.T, d rlsDB) string {
+			d.exec(t, `CREATE POLICY tenants_insert_any ON tenants FOR INSERT TO mtdb_app WITH CHECK (parent_tenant_id = mtdb_current_tenant())`)
+			return ""
+		}, []string{"tenants: policy tenants_insert_any lets every role acting in a tenant write it (no mtdb_is_tenant_admin() test)"}},
+		{"tenants fully updatable", func(t *testing.T, d rlsDB) string {
+			// Privileges are local to this test's database.
+			d.exec(t, `GRANT UPDATE ON tenants TO mtdb_app`)
+			return ""
+		}, []string{"tenants: role mtdb_app may update every column (UPDATE must be granted on the writable columns only)"}},
+		{"tenants parent updatable", func(t *testing.T, d rlsDB) string {
+			d.exec(t, `GRANT UPDATE (parent_tenant_id, tenant_type) ON tenants TO mtdb_app`)
+			return ""
+		}, []string{"tenants: role mtdb_app may update tenant_type, parent_tenant_id, which never change"}},
 		{"unknown role", func(t *testing.T, d rlsDB) string {
 			return "mtdb_no_such_role_x"
 		}, []string{"mtdb_no_such_role_x: role does not exist"}},

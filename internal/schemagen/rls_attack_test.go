@@ -204,7 +204,8 @@ func TestRLSTenantsPolicies(t *testing.T) {
 	}
 	// A subsidiary may update its own row, but not move itself under
 	// another organisation (whose context would then see its rows) nor
-	// change its type.
+	// change its type: mtdb_app may not update these columns (42501), and
+	// the depth trigger refuses it for any role (23514).
 	for _, stmt := range []string{
 		`UPDATE tenants SET parent_tenant_id = $2 WHERE id = $1`,
 		`UPDATE tenants SET parent_tenant_id = NULL, tenant_type = 'parent' WHERE id = $1 AND $2::uuid IS NOT NULL`,
@@ -213,8 +214,8 @@ func TestRLSTenantsPolicies(t *testing.T) {
 			_, err := tx.Exec(stmt, f.a1, f.b)
 			return err
 		})
-		if got := sqlState(err); got != "23514" {
-			t.Errorf("%s: SQLSTATE %q (%v), want 23514", stmt, got, err)
+		if got := sqlState(err); got != "42501" && got != "23514" {
+			t.Errorf("%s: SQLSTATE %q (%v), want 42501 or 23514", stmt, got, err)
 		}
 	}
 }
@@ -312,5 +313,83 @@ func TestRLSTempSchemaShadowing(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("select with a temporary uuid type: %v", err)
+	}
+}
+
+// TestRLSTenantsWriteRules attacks the tenants table through the restricted
+// role with each role's settings: the database itself must refuse what the
+// API refuses (a member writes no tenant; a tenant_admin soft-deletes only
+// its subsidiaries; nobody changes a column immutable in the schema). A
+// refusal is either an error (SQLSTATE 42501) or no row touched.
+func TestRLSTenantsWriteRules(t *testing.T) {
+	f := newFixture(t)
+	a, a1, b := f.a.String(), f.a1.String(), f.b.String()
+	const (
+		refused = "refused" // 42501 or zero rows
+		denied  = "42501"   // an error in any case
+		done    = "one row" // exactly one row touched
+	)
+	for _, tc := range []struct {
+		name, tenant, role, stmt string
+		arg                      uuid.UUID
+		want                     string
+	}{
+		{"member renames its tenant", a, "member", `UPDATE tenants SET name = 'owned' WHERE id = $1`, f.a, refused},
+		{"member replaces its tenant's metadata", a, "member", `UPDATE tenants SET metadata = '{"owned": true}' WHERE id = $1`, f.a, refused},
+		{"member soft-deletes its tenant", a, "member", `UPDATE tenants SET deleted_at = now() WHERE id = $1`, f.a, refused},
+		{"member soft-deletes a subsidiary", a, "member", `UPDATE tenants SET deleted_at = now() WHERE id = $1`, f.a1, refused},
+		{"member of a subsidiary renames it", a1, "member", `UPDATE tenants SET name = 'owned' WHERE id = $1`, f.a1, refused},
+		{"member locks its tenant for update", a, "member", `SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, f.a, refused},
+		{"member creates a subsidiary", a, "member",
+			`INSERT INTO tenants (id, name, tenant_type, parent_tenant_id, metadata, created_at, updated_at) VALUES (gen_random_uuid(), 'Evil', 'subsidiary', $1, '{}', now(), now())`,
+			f.a, denied},
+		{"no role renames the tenant", a, "", `UPDATE tenants SET name = 'owned' WHERE id = $1`, f.a, refused},
+		{"unknown role renames the tenant", a, "owner", `UPDATE tenants SET name = 'owned' WHERE id = $1`, f.a, refused},
+		{"subsidiary admin soft-deletes itself", a1, "tenant_admin", `UPDATE tenants SET deleted_at = now() WHERE id = $1`, f.a1, denied},
+		{"subsidiary admin soft-deletes its parent", a1, "tenant_admin", `UPDATE tenants SET deleted_at = now() WHERE id = $1`, f.a, refused},
+		{"subsidiary admin renames its parent", a1, "tenant_admin", `UPDATE tenants SET name = 'owned' WHERE id = $1`, f.a, refused},
+		{"parent admin soft-deletes itself", a, "tenant_admin", `UPDATE tenants SET deleted_at = now() WHERE id = $1`, f.a, denied},
+		{"parent admin soft-deletes another parent", a, "tenant_admin", `UPDATE tenants SET deleted_at = now() WHERE id = $1`, f.b, refused},
+		{"tenant admin rewrites its creation time", a, "tenant_admin", `UPDATE tenants SET created_at = now() - interval '1 year' WHERE id = $1`, f.a, denied},
+		{"tenant admin changes its id", a, "tenant_admin", `UPDATE tenants SET id = gen_random_uuid() WHERE id = $1`, f.a, denied},
+		{"platform admin changes a subsidiary's parent", "", "platform_admin", `UPDATE tenants SET parent_tenant_id = $1 WHERE id = '` + a1 + `'`, f.b, denied},
+		// What the API does stays possible.
+		{"subsidiary admin renames itself", a1, "tenant_admin", `UPDATE tenants SET name = 'East', metadata = '{"k": 1}', updated_at = now() WHERE id = $1`, f.a1, done},
+		{"parent admin renames itself", a, "tenant_admin", `UPDATE tenants SET name = 'Acme Inc', updated_at = now() WHERE id = $1`, f.a, done},
+		{"parent admin renames a subsidiary", a, "tenant_admin", `UPDATE tenants SET name = 'East', updated_at = now() WHERE id = $1`, f.a1, done},
+		{"parent admin locks its tenant for update", a, "tenant_admin", `SELECT id FROM tenants WHERE id = $1 FOR UPDATE`, f.a, done},
+		{"parent admin soft-deletes a subsidiary", a, "tenant_admin", `UPDATE tenants SET deleted_at = now(), updated_at = now() WHERE id = $1`, f.a1, done},
+		{"parent admin creates a subsidiary", a, "tenant_admin",
+			`INSERT INTO tenants (id, name, tenant_type, parent_tenant_id, metadata, created_at, updated_at) VALUES (gen_random_uuid(), 'West', 'subsidiary', $1, '{}', now(), now())`,
+			f.a, done},
+		{"platform admin soft-deletes a parent", b, "platform_admin", `UPDATE tenants SET deleted_at = now() WHERE id = $1`, f.b, done},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n int64
+			err := f.as(t, tc.tenant, tc.role, func(tx *sql.Tx) error {
+				res, err := tx.Exec(tc.stmt, tc.arg)
+				if err != nil {
+					return err
+				}
+				n, _ = res.RowsAffected()
+				return nil
+			})
+			switch code := sqlState(err); {
+			case tc.want == done && (err != nil || n != 1):
+				t.Errorf("err %v, %d rows touched; want one row", err, n)
+			case tc.want == denied && code != "42501":
+				t.Errorf("SQLSTATE %q (err %v, %d rows); want 42501", code, err, n)
+			case tc.want == refused && !(code == "42501" || err == nil && n == 0):
+				t.Errorf("err %v, %d rows touched; want 42501 or no row", err, n)
+			}
+		})
+	}
+	// Nothing above committed: the tenants are as created.
+	var names string
+	if err := f.db.QueryRow(`SELECT string_agg(name || ':' || (deleted_at IS NULL)::text, ',' ORDER BY name) FROM tenants`).Scan(&names); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Acme:true,Acme East:true,Beta:true"; names != want {
+		t.Errorf("tenants after the attacks: %s, want %s", names, want)
 	}
 }

@@ -2,7 +2,10 @@ package schemagen
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	entmigrate "github.com/mtdb/mtdb/ent/migrate"
 )
 
 // The SQL below is written into migration files by the Formatter. Atlas's
@@ -69,7 +72,15 @@ AS $$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid $$`,
 LANGUAGE sql STABLE PARALLEL SAFE
 ` + pinnedSearchPath + `
 AS $$ SELECT COALESCE(current_setting('app.role', true) = 'platform_admin', false) $$`,
+	isTenantAdminSQL,
 }
+
+// isTenantAdminSQL creates mtdb_is_tenant_admin(), the other role the
+// tenants write rules name (a member writes no tenant).
+const isTenantAdminSQL = `CREATE OR REPLACE FUNCTION mtdb_is_tenant_admin() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+` + pinnedSearchPath + `
+AS $$ SELECT COALESCE(current_setting('app.role', true) = 'tenant_admin', false) $$`
 
 // tenantFunctionsSQL need the tenants table. mtdb_visible_tenants runs with
 // the caller's rights, so the tenants policies apply to it too.
@@ -220,35 +231,102 @@ FOR EACH ROW EXECUTE FUNCTION mtdb_tenants_depth()`,
 // "ANY ((SELECT ...))" from parsing as ANY (subquery).
 const tenantPolicy = "tenant_id = ANY ((SELECT mtdb_visible_tenants())::uuid[])"
 
-// Row filters of the tenants table.
+// Row filters of the tenants table. Everyone acting in a tenant sees it and
+// its subsidiaries, but the database writes what the API promises
+// (CONTRACT, Tenants): a member writes no tenant; a tenant_admin creates
+// subsidiaries of its tenant and updates its tenant and their
+// subsidiaries, but soft-deletes (sets deleted_at on) only subsidiaries,
+// never its own tenant; a platform_admin writes any tenant; only a
+// platform_admin deletes a row. Which columns can change at all is the
+// column grant (tenantsUpdatable), so a tenant's type, parent, id and
+// creation time stay as created whatever the policy lets through.
 const (
 	tenantsVisible = "(SELECT mtdb_is_platform_admin()) OR id = (SELECT mtdb_current_tenant()) " +
 		"OR parent_tenant_id = (SELECT mtdb_current_tenant())"
-	tenantsInsert = "(SELECT mtdb_is_platform_admin()) OR parent_tenant_id = (SELECT mtdb_current_tenant())"
+	tenantsInsert = "(SELECT mtdb_is_platform_admin()) OR ((SELECT mtdb_is_tenant_admin()) " +
+		"AND parent_tenant_id = (SELECT mtdb_current_tenant()))"
+	// tenantsUpdate filters the rows an UPDATE (and SELECT ... FOR UPDATE)
+	// may touch: a tenant_admin's tenant and its subsidiaries.
+	tenantsUpdate = "(SELECT mtdb_is_platform_admin()) OR ((SELECT mtdb_is_tenant_admin()) " +
+		"AND (id = (SELECT mtdb_current_tenant()) OR parent_tenant_id = (SELECT mtdb_current_tenant())))"
+	// tenantsUpdateCheck is what the updated row must satisfy: a
+	// tenant_admin's own tenant stays live (deleting it is its parent's
+	// admin's decision); its subsidiaries may be soft-deleted.
+	tenantsUpdateCheck = "(SELECT mtdb_is_platform_admin()) OR ((SELECT mtdb_is_tenant_admin()) " +
+		"AND (parent_tenant_id = (SELECT mtdb_current_tenant()) " +
+		"OR (id = (SELECT mtdb_current_tenant()) AND deleted_at IS NULL)))"
 	tenantsDelete = "(SELECT mtdb_is_platform_admin())"
 )
 
-// policies holds one row filter per command of a table.
-type policies struct{ sel, ins, upd, del string }
+// policies holds one row filter per command of a table; updCheck is the
+// UPDATE policy's WITH CHECK ("" means upd), updColumns the columns the app
+// role may update (nil means all).
+type policies struct {
+	sel, ins, upd, updCheck, del string
+	updColumns                   []string
+}
 
 var (
 	tenantScopedPolicies = policies{sel: tenantPolicy, ins: tenantPolicy, upd: tenantPolicy, del: tenantPolicy}
-	tenantsPolicies      = policies{sel: tenantsVisible, ins: tenantsInsert, upd: tenantsVisible, del: tenantsDelete}
+	tenantsPolicies      = policies{sel: tenantsVisible, ins: tenantsInsert, upd: tenantsUpdate,
+		updCheck: tenantsUpdateCheck, del: tenantsDelete, updColumns: tenantsUpdatable()}
 )
 
+// tenantsUpdatable returns the columns of tenants the app role may update:
+// those not immutable in its Ent schema (entmigrate.UpdatableColumns).
+func tenantsUpdatable() []string {
+	cols := slices.Clone(entmigrate.UpdatableColumns[tenantsTable])
+	slices.Sort(cols)
+	return cols
+}
+
 // rlsSQL returns the statements that enable and force row-level security on
-// table, create its four policies for the app role and grant it the table.
+// table, create its four policies for the app role and grant it the table
+// (UPDATE only on p.updColumns when set).
 func rlsSQL(table string, p policies) []string {
 	t := quoteIdent(table)
 	name := func(cmd string) string { return quoteIdent(table + "_" + cmd) }
-	return []string{
+	check := p.updCheck
+	if check == "" {
+		check = p.upd
+	}
+	out := []string{
 		fmt.Sprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", t),
 		fmt.Sprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", t),
 		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR SELECT TO %s USING (%s)", name("select"), t, appRole, p.sel),
 		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR INSERT TO %s WITH CHECK (%s)", name("insert"), t, appRole, p.ins),
-		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR UPDATE TO %s USING (%s) WITH CHECK (%s)", name("update"), t, appRole, p.upd, p.upd),
+		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR UPDATE TO %s USING (%s) WITH CHECK (%s)", name("update"), t, appRole, p.upd, check),
 		fmt.Sprintf("CREATE POLICY %s ON %s AS PERMISSIVE FOR DELETE TO %s USING (%s)", name("delete"), t, appRole, p.del),
-		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %s", t, appRole),
+	}
+	if p.updColumns == nil {
+		return append(out, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %s", t, appRole))
+	}
+	return append(out,
+		fmt.Sprintf("GRANT SELECT, INSERT, DELETE ON TABLE %s TO %s", t, appRole),
+		updateGrantSQL(table, p.updColumns))
+}
+
+// updateGrantSQL grants the app role UPDATE on cols of table.
+func updateGrantSQL(table string, cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = quoteIdent(c)
+	}
+	return fmt.Sprintf("GRANT UPDATE (%s) ON TABLE %s TO %s", strings.Join(q, ", "), quoteIdent(table), appRole)
+}
+
+// tenantsWriteRulesSQL brings a database migrated before the tenants write
+// rules to them (migration tenants_write_rules): the tenant_admin test,
+// the INSERT and UPDATE policies of tenants, and UPDATE on the updatable
+// columns only.
+func tenantsWriteRulesSQL() []string {
+	t := quoteIdent(tenantsTable)
+	return []string{
+		isTenantAdminSQL,
+		fmt.Sprintf("ALTER POLICY %s ON %s WITH CHECK (%s)", quoteIdent(tenantsTable+"_insert"), t, tenantsInsert),
+		fmt.Sprintf("ALTER POLICY %s ON %s USING (%s) WITH CHECK (%s)", quoteIdent(tenantsTable+"_update"), t, tenantsUpdate, tenantsUpdateCheck),
+		fmt.Sprintf("REVOKE UPDATE ON TABLE %s FROM %s", t, appRole),
+		updateGrantSQL(tenantsTable, tenantsUpdatable()),
 	}
 }
 

@@ -122,7 +122,9 @@ func TestFormatterBootstrap(t *testing.T) {
 	for _, p := range []string{"tenants_select", "tenants_insert", "tenants_update", "tenants_delete"} {
 		index(t, stmts, `CREATE POLICY "`+p+`"`)
 	}
-	index(t, stmts, `GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "tenants" TO mtdb_app`)
+	index(t, stmts, `GRANT SELECT, INSERT, DELETE ON TABLE "tenants" TO mtdb_app`)
+	index(t, stmts, `GRANT UPDATE ("deleted_at", "metadata", "name", "updated_at") ON TABLE "tenants" TO mtdb_app`)
+	index(t, stmts, "FUNCTION mtdb_is_tenant_admin()")
 	index(t, stmts, "EXCEPTION WHEN duplicate_object OR unique_violation")
 }
 
