@@ -48,7 +48,7 @@ func (e *cmdEnv) checkCmd(ctx context.Context, args []string) error {
 		fmt.Fprintln(e.stdout, "FAIL "+f.String())
 		failed = true
 	}
-	pending, err := migrate.PendingFrom(cctx, db.SQL, "")
+	pending, err := migrate.PendingFrom(cctx, db.SQL, cfg.MigrationURL())
 	switch {
 	case err != nil:
 		fmt.Fprintf(e.stdout, "FAIL migrations: cannot read the migration status: %v\n", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -368,5 +369,30 @@ func TestProductionRefusalIsJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &obj); err != nil {
 			t.Fatalf("stderr line is not one JSON object: %q", line)
 		}
+	}
+}
+
+// TestCheckFindsRevisionsThroughSearchPath: migrations applied with a URL
+// bound to a schema (search_path=public, as the Atlas CLI is often run)
+// keep their revisions table there; the pending count of mtdb check (and
+// of readiness, the same function) must look there too, not report every
+// file pending.
+func TestCheckFindsRevisionsThroughSearchPath(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.Empty(t)
+	u, err := url.Parse(db.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", "public")
+	u.RawQuery = q.Encode()
+	env := map[string]string{"DATABASE_URL": db.AppURL, "MIGRATION_DATABASE_URL": u.String()}
+	if code, _, stderr := runCmd(t, env, "migrate", "apply"); code != 0 {
+		t.Fatalf("apply: exit %d, %q", code, stderr)
+	}
+	code, out, stderr := runCmd(t, env, "check")
+	if code != 0 || !strings.Contains(out, "migrations up to date") {
+		t.Fatalf("check after apply through search_path=public: exit %d, %q %q", code, out, stderr)
 	}
 }

@@ -80,7 +80,7 @@ func newChecker(cfg *config.Config, db *database.DB, log *slog.Logger, keys *aut
 		NotReady: notReady,
 		Ping:     db.Pool.Ping,
 		Pending: func(ctx context.Context) (int, error) {
-			return migrate.PendingFrom(ctx, db.SQL, "")
+			return migrate.PendingFrom(ctx, db.SQL, cfg.MigrationURL())
 		},
 		RLS:      health.RLSCheck(db.SQL, tenant.AppRole, migrate.TenantScopedTables()),
 		Interval: cfg.Health.CheckInterval,

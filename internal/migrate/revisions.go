@@ -44,8 +44,7 @@ func revisionsSchemaFor(explicit, rawURL string) string {
 
 // RevisionsSchema returns the schema holding the revisions table of the
 // database at url, by the CLI's rules: the URL's search_path schema, else
-// DefaultRevisionsSchema. Pass it to PendingFrom when the migration URL binds
-// a schema.
+// DefaultRevisionsSchema (PendingFrom locates the table with it).
 func RevisionsSchema(url string) string {
 	return revisionsSchemaFor("", url)
 }

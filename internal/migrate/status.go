@@ -85,12 +85,15 @@ func StatusDB(ctx context.Context, db *sql.DB, opts ...Option) (*StatusReport, e
 }
 
 // PendingFrom returns how many files of the embedded migration directory
-// the database behind db has not applied; schema is the revisions schema
-// ("" for DefaultRevisionsSchema; RevisionsSchema(migrationURL) when that URL
-// binds a schema). Health checks call it with the API's pool: Apply grants
-// every role read access to the revisions table for this.
-func PendingFrom(ctx context.Context, db *sql.DB, schema string) (int, error) {
-	rep, err := StatusDB(ctx, db, WithRevisionsSchema(schema))
+// the database behind db has not applied. migrationURL is the URL the
+// migrations are applied with (MIGRATION_DATABASE_URL, else DATABASE_URL:
+// config's MigrationURL): the revisions table is looked up where Apply and
+// the Atlas CLI keep it for that URL, in the schema its search_path binds,
+// else in DefaultRevisionsSchema ("" means the latter). Health checks call
+// it with the API's pool: Apply grants every role read access to the
+// revisions table for this.
+func PendingFrom(ctx context.Context, db *sql.DB, migrationURL string) (int, error) {
+	rep, err := StatusDB(ctx, db, WithRevisionsSchema(RevisionsSchema(migrationURL)))
 	if err != nil {
 		return 0, err
 	}

@@ -65,3 +65,20 @@ func TestPendingFromWorksForNonOwnerLogin(t *testing.T) {
 		t.Fatalf("pending as %s: %d, %v", pgtest.TesterRole, n, err)
 	}
 }
+
+// TestPendingFromFollowsTheMigrationURL: migrations applied through a URL
+// whose search_path binds a schema keep the revisions table in that schema
+// (the Atlas CLI's rule); counting the pending files for that URL finds it
+// there, from the API's login role too.
+func TestPendingFromFollowsTheMigrationURL(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Empty(t)
+	u := withQuery(t, db.OwnerURL, "search_path", "public")
+	if _, err := migrate.Apply(ctx(t), u); err != nil {
+		t.Fatal(err)
+	}
+	n, err := migrate.PendingFrom(ctx(t), openSQL(t, db.AppURL), u)
+	if err != nil || n != 0 {
+		t.Fatalf("pending for the migration URL %s: %d, %v; want 0", u, n, err)
+	}
+}
