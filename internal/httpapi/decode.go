@@ -103,7 +103,7 @@ func optionalUUID(field string, s *string) (*uuid.UUID, error) {
 	if s == nil {
 		return nil, nil
 	}
-	id, err := uuid.Parse(*s)
+	id, err := parseID(*s)
 	if err != nil {
 		return nil, errs.Invalid(field, "must be a UUID")
 	}

@@ -169,17 +169,9 @@ func namedTenant(req *http.Request) (*uuid.UUID, error) {
 		}
 		source, value = TenantCookie, strings.TrimSpace(cookies[0].Value)
 	}
-	id, err := parseTenantID(value)
+	id, err := parseID(value)
 	if err != nil {
 		return nil, errs.Invalid(source, "must be a UUID")
 	}
 	return &id, nil
-}
-
-// parseTenantID accepts the canonical 36-character UUID form only.
-func parseTenantID(s string) (uuid.UUID, error) {
-	if len(s) != 36 {
-		return uuid.Nil, errors.New("not a canonical UUID")
-	}
-	return uuid.Parse(s)
 }
