@@ -203,11 +203,22 @@ func (c *Checker) Run(ctx context.Context) {
 	}
 }
 
+// Current pings the database live and returns that result with the cached
+// slow checks; when the database is up but the slow checks could not run
+// (it was down at their last run), they are re-run at once, so the health
+// endpoints recover as soon as the database is back.
+func (c *Checker) Current(ctx context.Context) (Result, Report) {
+	db := c.Database(ctx)
+	r := c.Snapshot()
+	if db.Status == StatusUp && (r.Migrations.Status == StatusUnknown || r.RLS.Status == StatusUnknown) {
+		r = c.Refresh(ctx)
+	}
+	return db, r
+}
+
 // Readiness reports whether the service should receive traffic, and if not
 // why: shutting down, database unreachable, migrations pending, RLS failing.
-// The database is pinged live; when it is up but the cached slow checks
-// could not run (it was down at their last run) they are re-run at once, so
-// readiness recovers as soon as the database is back.
+// It reads the checks through Current.
 func (c *Checker) Readiness(ctx context.Context) (bool, []string) {
 	var reasons []string
 	if c.ShuttingDown() {
@@ -216,13 +227,9 @@ func (c *Checker) Readiness(ctx context.Context) (bool, []string) {
 	if c.opts.NotReady != nil {
 		reasons = append(reasons, c.opts.NotReady()...)
 	}
-	db := c.Database(ctx)
+	db, r := c.Current(ctx)
 	if db.Status != StatusUp {
 		return false, append(reasons, "database unreachable")
-	}
-	r := c.Snapshot()
-	if r.Migrations.Status == StatusUnknown || r.RLS.Status == StatusUnknown {
-		r = c.Refresh(ctx)
 	}
 	switch r.Migrations.Status {
 	case StatusFailing:

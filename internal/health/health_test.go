@@ -80,3 +80,28 @@ func TestNilPoolIsDown(t *testing.T) {
 		t.Fatal("ready without a database")
 	}
 }
+
+func TestCurrentRunsUnknownChecksOnceTheDatabaseIsUp(t *testing.T) {
+	up := false
+	runs := 0
+	c := New(Options{
+		Ping: func(context.Context) error {
+			if !up {
+				return errors.New("down")
+			}
+			return nil
+		},
+		Pending: func(context.Context) (int, error) { runs++; return 0, nil },
+		RLS:     func(context.Context) ([]string, error) { return nil, nil },
+	})
+	if db, r := c.Current(context.Background()); db.Status != StatusDown || r.RLS.Status != StatusUnknown || runs != 0 {
+		t.Fatalf("database down: Current = %+v %+v, %d runs", db, r, runs)
+	}
+	up = true
+	if db, r := c.Current(context.Background()); db.Status != StatusUp || r.RLS.Status != StatusOK || r.Migrations.Status != StatusOK || runs != 1 {
+		t.Fatalf("database back: Current = %+v %+v, %d runs", db, r, runs)
+	}
+	if _, r := c.Current(context.Background()); r.RLS.Status != StatusOK || runs != 1 {
+		t.Fatalf("known checks must come from the cache: %+v, %d runs", r, runs)
+	}
+}

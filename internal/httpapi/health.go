@@ -22,7 +22,7 @@ type healthInfoResponse struct {
 	Timestamp   string `json:"timestamp"`
 }
 
-// GET /api/v1/health and /api/v1/health/
+// GET /api/v1/health (and /api/v1/health/: trimTrailingSlash runs before routing)
 func (s *Server) healthInfo(c echo.Context) error {
 	return noStore(c).JSON(http.StatusOK, healthInfoResponse{
 		Status: "healthy", Version: s.deps.Version, Environment: s.cfg.Environment,
@@ -52,13 +52,7 @@ type poolStats struct {
 
 // GET /api/v1/health/detailed
 func (s *Server) healthDetailed(c echo.Context) error {
-	ctx := c.Request().Context()
-	h := s.deps.Health
-	db := h.Database(ctx)
-	r := h.Snapshot()
-	if db.Status == health.StatusUp && (r.Migrations.Status == health.StatusUnknown || r.RLS.Status == health.StatusUnknown) {
-		r = h.Refresh(ctx)
-	}
+	db, r := s.deps.Health.Current(c.Request().Context())
 	resp := detailedResponse{
 		Status:        "healthy",
 		Checks:        map[string]health.Result{"database": db, "migrations": r.Migrations, "rls": r.RLS},

@@ -22,7 +22,6 @@ func (s *Server) routes() {
 
 	v1 := e.Group("/api/v1")
 	v1.GET("/health", s.healthInfo)
-	v1.GET("/health/", s.healthInfo)
 	v1.GET("/health/detailed", s.healthDetailed)
 	v1.GET("/health/database", s.healthDatabase)
 	v1.GET("/health/readiness", s.healthReadiness)
