@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Check statuses.
@@ -42,7 +44,15 @@ type Options struct {
 	Interval time.Duration
 	// Timeout bounds each single check (default 2s).
 	Timeout time.Duration
-	Log     *slog.Logger
+	// PingTTL is how long a database ping answers every caller of
+	// Database, Readiness and Status (default 1s): unauthenticated probes
+	// at any rate cost at most one ping per PingTTL.
+	PingTTL time.Duration
+	// RetryInterval is the least time between two refreshes of the slow
+	// checks made on demand, when a request finds their status unknown
+	// (default 5s); the background loop (Run) refreshes them regardless.
+	RetryInterval time.Duration
+	Log           *slog.Logger
 	// NotReady returns readiness reasons of components outside the
 	// database (e.g. "no usable JWT signing key (...)"); nil or empty: none.
 	NotReady func() []string
@@ -70,6 +80,14 @@ type Checker struct {
 	mu       sync.Mutex
 	report   Report
 	shutdown atomic.Bool
+	// flight collapses concurrent pings ("ping") and on-demand refreshes
+	// ("refresh") into one each.
+	flight singleflight.Group
+	// Under mu: the last ping's result and time, and when the last
+	// on-demand refresh started.
+	ping     Result
+	pingAt   time.Time
+	demandAt time.Time
 }
 
 // New returns a Checker; nothing runs until Refresh or Run is called.
@@ -79,6 +97,12 @@ func New(opts Options) *Checker {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
+	}
+	if opts.PingTTL <= 0 {
+		opts.PingTTL = time.Second
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = 5 * time.Second
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -93,9 +117,40 @@ func (c *Checker) SetShuttingDown() { c.shutdown.Store(true) }
 // ShuttingDown reports whether SetShuttingDown was called.
 func (c *Checker) ShuttingDown() bool { return c.shutdown.Load() }
 
-// Database pings the database within the check timeout and returns the
-// result: up with latency_ms, or down with a sanitised error.
+// Database returns the result of a database ping no older than PingTTL: up
+// with latency_ms, or down with a sanitised error. Concurrent callers
+// share one ping, which runs apart from their contexts (one caller
+// leaving does not fail the others), within the check timeout.
 func (c *Checker) Database(ctx context.Context) Result {
+	c.mu.Lock()
+	r, at := c.ping, c.pingAt
+	c.mu.Unlock()
+	if !at.IsZero() && time.Since(at) < c.opts.PingTTL {
+		return r
+	}
+	ch := c.flight.DoChan("ping", func() (any, error) {
+		c.mu.Lock()
+		if r, at := c.ping, c.pingAt; !at.IsZero() && time.Since(at) < c.opts.PingTTL {
+			c.mu.Unlock()
+			return r, nil // pinged while this caller was on its way
+		}
+		c.mu.Unlock()
+		r := c.livePing(context.WithoutCancel(ctx))
+		c.mu.Lock()
+		c.ping, c.pingAt = r, time.Now()
+		c.mu.Unlock()
+		return r, nil
+	})
+	select {
+	case res := <-ch:
+		return res.Val.(Result)
+	case <-ctx.Done():
+		return Result{Status: StatusDown, Error: Sanitize(ctx.Err())}
+	}
+}
+
+// livePing pings the database now, within the check timeout.
+func (c *Checker) livePing(ctx context.Context) Result {
 	if c.opts.Ping == nil {
 		return Result{Status: StatusDown, Error: "database not configured"}
 	}
@@ -134,7 +189,10 @@ func (c *Checker) Snapshot() Report {
 // When the database is down both report "unknown".
 func (c *Checker) Refresh(ctx context.Context) Report {
 	r := Report{CheckedAt: time.Now()}
-	db := c.Database(ctx)
+	db := c.livePing(ctx)
+	c.mu.Lock()
+	c.ping, c.pingAt = db, time.Now()
+	c.mu.Unlock()
 	switch {
 	case db.Status != StatusUp:
 		r.Migrations = Result{Status: StatusUnknown, Error: "database unreachable"}
@@ -203,22 +261,44 @@ func (c *Checker) Run(ctx context.Context) {
 	}
 }
 
-// Current pings the database live and returns that result with the cached
-// slow checks; when the database is up but the slow checks could not run
-// (it was down at their last run), they are re-run at once, so the health
-// endpoints recover as soon as the database is back.
+// Current returns the database's state (Database) and the slow checks'
+// cached results: the one "refresh the slow checks if unknown". Requests call it, unauthenticated ones included, so it
+// does no database work of its own beyond the shared ping: when the
+// database is up but a slow check's status is unknown (it could not run
+// at its last run, or has not run yet) the checks are refreshed once for
+// all concurrent callers, and at most once per RetryInterval, so that
+// readiness recovers soon after the database is back without a flood of
+// probes running one catalog check each.
 func (c *Checker) Current(ctx context.Context) (Result, Report) {
 	db := c.Database(ctx)
 	r := c.Snapshot()
-	if db.Status == StatusUp && (r.Migrations.Status == StatusUnknown || r.RLS.Status == StatusUnknown) {
-		r = c.Refresh(ctx)
+	if db.Status != StatusUp || (r.Migrations.Status != StatusUnknown && r.RLS.Status != StatusUnknown) {
+		return db, r
 	}
-	return db, r
+	// Callers arriving during a refresh wait for it; those arriving later,
+	// within RetryInterval of its start, take the cached report.
+	ch := c.flight.DoChan("refresh", func() (any, error) {
+		c.mu.Lock()
+		if !c.demandAt.IsZero() && time.Since(c.demandAt) < c.opts.RetryInterval {
+			r := c.report
+			c.mu.Unlock()
+			return r, nil
+		}
+		c.demandAt = time.Now()
+		c.mu.Unlock()
+		return c.Refresh(context.WithoutCancel(ctx)), nil
+	})
+	select {
+	case res := <-ch:
+		return db, res.Val.(Report)
+	case <-ctx.Done():
+		return db, r
+	}
 }
 
 // Readiness reports whether the service should receive traffic, and if not
-// why: shutting down, database unreachable, migrations pending, RLS failing.
-// It reads the checks through Current.
+// why: shutting down, database unreachable, migrations pending, RLS failing
+// (see Current for what it costs).
 func (c *Checker) Readiness(ctx context.Context) (bool, []string) {
 	var reasons []string
 	if c.ShuttingDown() {

@@ -93,6 +93,7 @@ func TestCurrentRunsUnknownChecksOnceTheDatabaseIsUp(t *testing.T) {
 		},
 		Pending: func(context.Context) (int, error) { runs++; return 0, nil },
 		RLS:     func(context.Context) ([]string, error) { return nil, nil },
+		PingTTL: time.Nanosecond, // every call pings anew (the default shares a ping for a second)
 	})
 	if db, r := c.Current(context.Background()); db.Status != StatusDown || r.RLS.Status != StatusUnknown || runs != 0 {
 		t.Fatalf("database down: Current = %+v %+v, %d runs", db, r, runs)
