@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: help run build test generate lint migration check-generated bench image
+.PHONY: help run build test generate lint deadcode migration check-generated bench image
 
 # Stamped into the binary (mtdb version, /api/v1/health) and the image labels.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -46,6 +46,23 @@ check-generated: generate ## fail when the generated code is not committed
 lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# deadcode (golang.org/x/tools, a tool of go.mod), two passes over ./...
+# (ent/ is generated and left out). With the tests as roots nothing may be
+# unreachable. From the programs alone only test support may be: the
+# packages pgtest and servicetest (imported by the tests of many packages,
+# so they cannot be _test.go files) and the seams that tests of other
+# packages use (httpapi.Server.Echo adds test routes; localpg.Cluster.Port
+# and HBAFile restart and reconfigure a test cluster).
+DEADCODE_TEST_SUPPORT := ^internal/(pgtest|servicetest)/|: unreachable func: (Server\.Echo|Cluster\.Port|Cluster\.HBAFile)$$
+deadcode: ## unreachable functions (golang.org/x/tools/cmd/deadcode), outside ent/
+	@tmp=$$(mktemp); trap 'rm -f $$tmp' EXIT; \
+	  $(GO) tool deadcode -test ./... > $$tmp || exit 1; \
+	  out=$$(grep -v '^ent/' $$tmp); \
+	  if [ -n "$$out" ]; then echo "$$out"; echo "deadcode: unreachable even from the tests" >&2; exit 1; fi; \
+	  $(GO) tool deadcode ./... > $$tmp || exit 1; \
+	  out=$$(grep -v '^ent/' $$tmp | grep -Ev '$(DEADCODE_TEST_SUPPORT)'); \
+	  if [ -n "$$out" ]; then echo "$$out"; echo "deadcode: reachable only from tests (move it into a _test.go file)" >&2; exit 1; fi
 
 migration: generate ## new migration from changed Ent schemas: make migration NAME=add_invoices [DEV_URL=postgres://...]
 	@test -n "$(NAME)" || { echo "usage: make migration NAME=add_invoices [DEV_URL=postgres://.../scratch]" >&2; exit 2; }

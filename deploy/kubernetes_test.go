@@ -258,8 +258,8 @@ func TestKubernetesManifests(t *testing.T) {
 
 	t.Run("settings and secrets", func(t *testing.T) {
 		known := map[string]bool{"GOMEMLIMIT": true}
-		for _, name := range config.EnvNames() {
-			known[name] = true
+		for _, s := range config.Docs() {
+			known[s.Env] = true
 		}
 		for name, spec := range map[string]corev1.PodSpec{"deployment": pod, "job": m.job.Spec.Template.Spec} {
 			for _, c := range spec.Containers {

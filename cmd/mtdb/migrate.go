@@ -50,6 +50,10 @@ func (e *cmdEnv) migrationURL(flagURL, cfgFile string) (string, error) {
 func (e *cmdEnv) migrateRun(ctx context.Context, sub string, args []string) error {
 	fs, cfgFile := e.flagSet("migrate " + sub)
 	urlFlag := fs.String("url", "", "database URL (default MIGRATION_DATABASE_URL, else DATABASE_URL)")
+	baseline := new(string)
+	if sub == "apply" {
+		baseline = fs.String("baseline", "", "on a database that has tables but no revisions yet: take the files up to this version as applied (like atlas --baseline)")
+	}
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
@@ -67,7 +71,11 @@ func (e *cmdEnv) migrateRun(ctx context.Context, sub string, args []string) erro
 		}
 		return rep.WriteText(e.stdout)
 	}
-	rep, err := migrate.Apply(ctx, url, migrate.WithOutput(e.stdout))
+	opts := []migrate.Option{migrate.WithOutput(e.stdout)}
+	if *baseline != "" {
+		opts = append(opts, migrate.WithBaseline(*baseline))
+	}
+	rep, err := migrate.Apply(ctx, url, opts...)
 	if err != nil {
 		return fmt.Errorf("migrate apply on %s: %w", config.MaskURL(url), err)
 	}

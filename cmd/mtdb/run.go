@@ -20,7 +20,8 @@ const usage = `mtdb: multi-tenant database API
 
 Usage:
   mtdb serve [--host H] [--port P]        run the HTTP API until SIGINT/SIGTERM
-  mtdb migrate apply [--url URL]          apply pending migrations
+  mtdb migrate apply [--url URL] [--baseline VERSION]
+                                          apply pending migrations
   mtdb migrate status [--url URL]         show applied and pending migrations
   mtdb migrate hash [--dir DIR]           rewrite atlas.sum after a hand-written migration
   mtdb check                              verify the row-level security guarantees
@@ -108,6 +109,10 @@ func (env *cmdEnv) dispatch(ctx context.Context, cmd string, rest []string) erro
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(env.stdout, usage)
+		fmt.Fprintln(env.stdout, "\nSettings (environment variables; in the config file the key is lower case with dots):")
+		for _, s := range config.Docs() {
+			fmt.Fprintf(env.stdout, "  %-32s %s\n", s.Env, s.Desc)
+		}
 		return nil
 	}
 	return usagef("unknown command %q (commands: serve, migrate, check, audit, repair-metadata, token, dev, version)", cmd)

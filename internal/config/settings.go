@@ -158,14 +158,19 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.Admission.TenantWeights }},
 }
 
-// EnvNames returns the environment variable of every setting, in the order
-// they are logged.
-func EnvNames() []string {
-	names := make([]string, len(settings))
+// SettingDoc is one setting as `mtdb help` lists it.
+type SettingDoc struct {
+	Env  string // the environment variable (EnvName of the config key)
+	Desc string // what it sets
+}
+
+// Docs returns every setting, in the order they are logged.
+func Docs() []SettingDoc {
+	docs := make([]SettingDoc, len(settings))
 	for i, s := range settings {
-		names[i] = EnvName(s.key)
+		docs[i] = SettingDoc{Env: EnvName(s.key), Desc: s.desc}
 	}
-	return names
+	return docs
 }
 
 // defaultFor returns the built-in default of s in environment env.

@@ -72,9 +72,6 @@ func Unprocessable(msg string) *Error { return &Error{Kind: KindUnprocessable, M
 // Forbidden returns a KindForbidden error with msg.
 func Forbidden(msg string) *Error { return &Error{Kind: KindForbidden, Message: msg} }
 
-// Unauthorized returns a KindUnauthorized error with msg.
-func Unauthorized(msg string) *Error { return &Error{Kind: KindUnauthorized, Message: msg} }
-
 // Invalid returns a KindInvalid error for one field: message "<field> <problem>".
 func Invalid(field, problem string) *Error {
 	return &Error{Kind: KindInvalid, Message: field + " " + problem, Fields: map[string]string{field: problem}}

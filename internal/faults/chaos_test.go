@@ -23,7 +23,6 @@ import (
 	"github.com/mtdb/mtdb/internal/faults"
 	"github.com/mtdb/mtdb/internal/localpg"
 	"github.com/mtdb/mtdb/internal/migrate"
-	"github.com/mtdb/mtdb/migrations"
 )
 
 // The chaos matrix: one private PostgreSQL cluster, the service in front
@@ -127,7 +126,7 @@ func newChaos(t *testing.T) *chaos {
 	c.admin(`CREATE ROLE mtdb_chaos LOGIN PASSWORD '` + chaosPassword + `'`)
 	c.admin(`CREATE ROLE mtdb_hog LOGIN PASSWORD 'hog'`)
 	c.admin(`CREATE DATABASE mtdb_chaos`)
-	if _, err := migrate.Apply(ctx, cl.URL("mtdb_chaos"), migrate.WithDir(migrations.FS)); err != nil {
+	if _, err := migrate.Apply(ctx, cl.URL("mtdb_chaos")); err != nil {
 		t.Fatal(err)
 	}
 	c.admin(`GRANT mtdb_app TO mtdb_chaos`)

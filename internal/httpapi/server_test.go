@@ -61,7 +61,7 @@ func newBareServer(t *testing.T, env map[string]string, logs io.Writer) (*Server
 		case "unavailable":
 			return errs.Unavailable(errors.New("dial tcp 10.1.2.3:5432: connection refused"))
 		case "unauthorized":
-			return errs.Unauthorized("token expired")
+			return &errs.Error{Kind: errs.KindUnauthorized, Message: "token expired"}
 		case "invalid":
 			return errs.Invalid("name", "must not be empty")
 		case "driver":

@@ -134,9 +134,6 @@ func (c *Cluster) URL(db string) string {
 // Port returns the TCP port the cluster listens on.
 func (c *Cluster) Port() int { return c.port }
 
-// Dir returns the cluster's directory.
-func (c *Cluster) Dir() string { return c.dir }
-
 // Stop shuts the cluster down (fast mode), waiting until it has stopped.
 func (c *Cluster) Stop(ctx context.Context) error { return c.StopMode(ctx, "fast") }
 

@@ -81,9 +81,6 @@ func Apply(ctx context.Context, url string, opts ...Option) (*Report, error) {
 	if o.baseline != "" {
 		exOpts = append(exOpts, migrate.WithBaselineVersion(o.baseline))
 	}
-	if o.allowDirty {
-		exOpts = append(exOpts, migrate.WithAllowDirty(true))
-	}
 	ex, err := migrate.NewExecutor(drv, dir, rrw, exOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)

@@ -21,7 +21,6 @@ type options struct {
 	out             io.Writer
 	lockTimeout     time.Duration
 	baseline        string
-	allowDirty      bool
 }
 
 func newOptions(opts []Option) *options {
@@ -30,13 +29,6 @@ func newOptions(opts []Option) *options {
 		opt(o)
 	}
 	return o
-}
-
-// WithDir sets the migration directory: a file system holding the *.sql
-// files and atlas.sum at its root. The default is the embedded
-// migrations.FS.
-func WithDir(dir fs.FS) Option {
-	return func(o *options) { o.dir = dir }
 }
 
 // WithRevisionsSchema names the schema of the revisions table, like the
@@ -55,21 +47,9 @@ func WithOutput(w io.Writer) Option {
 	}
 }
 
-// WithLockTimeout sets how long Apply waits for another migration run on the
-// same database to finish before failing with ErrLocked (default 10s).
-func WithLockTimeout(d time.Duration) Option {
-	return func(o *options) { o.lockTimeout = d }
-}
-
 // WithBaseline marks the files up to and including version as already
 // applied when the database has no revisions yet but is not empty, like the
-// CLI's --baseline flag.
+// CLI's --baseline flag (`mtdb migrate apply --baseline VERSION`).
 func WithBaseline(version string) Option {
 	return func(o *options) { o.baseline = version }
-}
-
-// WithAllowDirty lets the first run start on a database that already holds
-// tables, like the CLI's --allow-dirty flag.
-func WithAllowDirty() Option {
-	return func(o *options) { o.allowDirty = true }
 }

@@ -63,13 +63,13 @@ func setup(ctx context.Context) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, sum, err := migrationDir()
+	sum, err := migrationSum()
 	if err != nil {
 		admin.Close()
 		return nil, err
 	}
 	e := &env{server: server, admin: admin, template: templateName(sum)}
-	if err := ensureTemplate(ctx, e, dir); err != nil {
+	if err := ensureTemplate(ctx, e); err != nil {
 		admin.Close()
 		return nil, err
 	}
@@ -121,15 +121,14 @@ func ping(ctx context.Context, url string) error {
 	return conn.Ping(ctx)
 }
 
-// migrationDir returns the embedded migration directory and its atlas.sum
-// content.
-func migrationDir() (fs.FS, []byte, error) {
-	dir := fs.FS(migrations.FS)
-	sum, err := fs.ReadFile(dir, "atlas.sum")
+// migrationSum returns the atlas.sum of the embedded migration directory,
+// which migrate.Apply applies.
+func migrationSum() ([]byte, error) {
+	sum, err := fs.ReadFile(migrations.FS, "atlas.sum")
 	if err != nil && !os.IsNotExist(err) {
-		return nil, nil, err
+		return nil, err
 	}
-	return dir, sum, nil
+	return sum, nil
 }
 
 // templateRevision changes whenever the way templates are built changes
@@ -146,7 +145,7 @@ func templateName(sum []byte) string {
 // exists. A pg advisory lock serialises test processes; the template is
 // only marked IS_TEMPLATE once fully migrated, so a half-made one left by a
 // crashed process is rebuilt.
-func ensureTemplate(ctx context.Context, e *env, dir fs.FS) error {
+func ensureTemplate(ctx context.Context, e *env) error {
 	conn, err := e.admin.Acquire(ctx)
 	if err != nil {
 		return err
@@ -173,7 +172,7 @@ func ensureTemplate(ctx context.Context, e *env, dir fs.FS) error {
 	if _, err := conn.Exec(ctx, `CREATE DATABASE `+ident); err != nil {
 		return fmt.Errorf("create template: %w", err)
 	}
-	if _, err := migrate.Apply(ctx, withDatabase(e.server, e.template, "", ""), migrate.WithDir(dir)); err != nil {
+	if _, err := migrate.Apply(ctx, withDatabase(e.server, e.template, "", "")); err != nil {
 		return fmt.Errorf("migrate template %s: %w", e.template, err)
 	}
 	// Migrations may create mtdb_app: grant it now that it exists.

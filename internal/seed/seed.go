@@ -40,9 +40,6 @@ type Result struct {
 	Organisation, Subsidiary, Other Tenant
 }
 
-// Tenants returns the seeded tenants in a fixed order.
-func (r *Result) Tenants() []Tenant { return []Tenant{r.Organisation, r.Subsidiary, r.Other} }
-
 type userSpec struct{ email, name, role string }
 
 type tenantSpec struct {

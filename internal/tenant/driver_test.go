@@ -1,14 +1,11 @@
 package tenant_test
 
 import (
-	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/mtdb/mtdb/internal/tenant"
 )
@@ -35,27 +32,4 @@ func TestSettingsStatement(t *testing.T) {
 	if strings.Contains(strings.ToUpper(q), "SET ") {
 		t.Fatalf("session-level SET in %s", q)
 	}
-}
-
-// recorder is a pgx tracer recording every statement sent.
-type recorder struct {
-	mu  sync.Mutex
-	sql []string
-}
-
-func (r *recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sql = append(r.sql, d.SQL)
-	return ctx
-}
-
-func (r *recorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-func (r *recorder) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.sql
-	r.sql = nil
-	return out
 }
