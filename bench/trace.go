@@ -90,7 +90,7 @@ type tripRow struct {
 // files there (load generator included: look at the server's frames).
 func countTrips(ctx context.Context, appURL string, maxConns int, w *world, profile string) ([]tripRow, error) {
 	env := map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": appURL, "JWT_SECRET_KEY": jwtSecret, "LOG_LEVEL": "error",
-		"RATE_LIMIT_TENANT_REQUESTS_PER_SECOND": "0"}
+		"RATE_LIMIT_TENANT_REQUESTS_PER_SECOND": "0", "RATE_LIMIT_REQUESTS_PER_SECOND": "0"}
 	cfg, err := config.Load(config.Options{Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		return nil, err

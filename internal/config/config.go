@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"time"
 )
@@ -92,6 +93,35 @@ type ServerConfig struct {
 	ShutdownTimeout time.Duration // how long in-flight requests may take to drain
 	ShutdownGrace   time.Duration // after SIGTERM: readiness 503 while still accepting, before draining
 	BodyLimit       int64         // maximum request body in bytes
+	// TrustedProxies lists the addresses (CIDRs or single IPs) of reverse
+	// proxies whose X-Forwarded-For / X-Real-IP name the client; from any
+	// other peer those headers are ignored. Empty: the client is the peer.
+	TrustedProxies []string
+}
+
+// TrustedProxyNets parses TrustedProxies; a single IP is a /32 or /128.
+func (s ServerConfig) TrustedProxyNets() ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, p := range s.TrustedProxies {
+		if !strings.Contains(p, "/") {
+			ip := net.ParseIP(p)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is not an IP address or CIDR", p)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // Addr returns host:port for net.Listen.

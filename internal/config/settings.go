@@ -98,6 +98,8 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.Server.ShutdownGrace }}.dev("0s"),
 	{key: "server.body_limit", def: "1MiB", desc: "largest request body; larger 413",
 		field: func(c *Config) any { return &c.Server.BodyLimit }},
+	{key: "server.trusted_proxies", desc: "comma-separated CIDRs/IPs of reverse proxies whose X-Forwarded-For or X-Real-IP names the client (for the per-IP limit and logs); other peers' headers are ignored",
+		field: func(c *Config) any { return &c.Server.TrustedProxies }},
 
 	setting{key: "cors.allowed_origins", desc: "comma-separated browser origins; * allows any",
 		field: func(c *Config) any { return &c.CORS.AllowedOrigins }}.dev("*"),
@@ -131,8 +133,12 @@ var settings = []setting{
 	{key: "audit.retention", def: "0s", zeroOK: true, desc: "serve deletes audit events older than this in the background (as MIGRATION_DATABASE_URL); 0 keeps them",
 		field: func(c *Config) any { return &c.Audit.Retention }},
 
-	{key: "rate_limit.requests_per_second", def: "0", desc: "sustained requests per client IP; 0 is off",
-		field: func(c *Config) any { return &c.RateLimit.RequestsPerSecond }},
+	// Per client IP: off in development; elsewhere on for every request
+	// but the probes (liveness, readiness, /health). Behind a reverse
+	// proxy every client shares the proxy's address unless
+	// SERVER_TRUSTED_PROXIES names it (docs/operations.md).
+	setting{key: "rate_limit.requests_per_second", def: "200", desc: "sustained requests per client IP; 0 is off",
+		field: func(c *Config) any { return &c.RateLimit.RequestsPerSecond }}.dev("0"),
 	{key: "rate_limit.burst", def: "0", lo: 0, hi: 1000000, desc: "per-IP burst; 0 is ceil(requests_per_second)",
 		field: func(c *Config) any { return &c.RateLimit.Burst }},
 	// Per tenant: off in development; elsewhere a generous ceiling that only

@@ -65,6 +65,9 @@ func (c *Config) validate() error {
 	if t := c.Admission.LatencyTolerance; t < 1 || t > 100 {
 		return settingErr("admission.latency_tolerance", "%g must be between 1 and 100", t)
 	}
+	if _, err := c.Server.TrustedProxyNets(); err != nil {
+		return settingErr("server.trusted_proxies", "%v", err)
+	}
 	if c.Health.CheckInterval.Seconds() > 30 {
 		return settingErr("health.check_interval", "%s must be at most 30s (readiness must notice a broken RLS within 30s)", c.Health.CheckInterval)
 	}

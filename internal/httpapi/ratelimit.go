@@ -3,7 +3,6 @@ package httpapi
 import (
 	"math"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -14,16 +13,14 @@ import (
 )
 
 // rateLimit limits each client IP to cfg.RequestsPerSecond (token bucket of
-// cfg.Burst). Over the limit: 429 RATE_LIMITED with Retry-After. Health
-// probes and /metrics are never limited. The client IP is the connection's
-// peer address (Echo's IPExtractor), not a spoofable header.
+// cfg.Burst). Over the limit: 429 RATE_LIMITED with Retry-After. Every
+// request counts but the probes (probePaths). The client IP is c.RealIP():
+// the connection's peer, or the client a trusted proxy names (clientIP),
+// never a header from anyone else.
 func rateLimit(cfg config.RateLimitConfig) echo.MiddlewareFunc {
 	retryAfter := strconv.Itoa(int(math.Max(1, math.Ceil(1/cfg.RequestsPerSecond))))
 	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Skipper: func(c echo.Context) bool {
-			p := c.Request().URL.Path
-			return p == "/health" || p == "/metrics" || strings.HasPrefix(p, "/api/v1/health")
-		},
+		Skipper: func(c echo.Context) bool { return probePaths[c.Request().URL.Path] },
 		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
 			Rate: rate.Limit(cfg.RequestsPerSecond), Burst: cfg.Burst,
 		}),
@@ -36,4 +33,15 @@ func rateLimit(cfg config.RateLimitConfig) echo.MiddlewareFunc {
 			return &errs.Error{Kind: errs.KindRateLimited, Message: "too many requests, retry later"}
 		},
 	})
+}
+
+// probePaths are the orchestrator's probes, exempt from the per-IP limit:
+// they cost no database work per request (liveness and /health answer
+// from memory, readiness from the shared ping and the cached checks), and
+// a kubelet whose address also carries client traffic (SNAT) must never
+// see its probes refused. Every other health route is limited like the API.
+var probePaths = map[string]bool{
+	"/health":                  true,
+	"/api/v1/health/liveness":  true,
+	"/api/v1/health/readiness": true,
 }

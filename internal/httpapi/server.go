@@ -121,7 +121,11 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) (*Server, error)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPDirect() // the peer address; X-Forwarded-For is not trusted
+	trusted, err := cfg.Server.TrustedProxyNets()
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: SERVER_TRUSTED_PROXIES: %w", err)
+	}
+	e.IPExtractor = clientIP(trusted) // the peer, or the client a trusted proxy names
 	e.Pre(headAsGet, trimTrailingSlash)
 	e.Use(restoreHEAD, withRequestID, s.observe, s.recoverPanic, securityHeaders)
 	if cfg.RateLimit.RequestsPerSecond > 0 {

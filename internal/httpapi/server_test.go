@@ -385,7 +385,10 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("statuses %v, want [404 404 429]", statuses)
 	}
 	if res, _ := sendRequest(t, buildRequest(t, "GET", base+"/api/v1/health/liveness", nil)); res.StatusCode != 200 {
-		t.Fatalf("health probes must not be rate limited: %d", res.StatusCode)
+		t.Fatalf("probes must not be rate limited: %d", res.StatusCode)
+	}
+	if res, _ := sendRequest(t, buildRequest(t, "GET", base+"/api/v1/health", nil)); res.StatusCode != 429 {
+		t.Fatalf("the other health routes are rate limited like the API: %d, want 429", res.StatusCode)
 	}
 }
 
