@@ -9,9 +9,7 @@ package apikeys
 
 import (
 	"context"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -57,25 +55,16 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Created, error) 
 		return nil, err
 	}
 	bad := map[string]string{}
-	name := strings.TrimSpace(in.Name)
-	switch n := utf8.RuneCountInString(name); {
-	case n == 0:
-		bad["name"] = "must not be empty"
-	case n > MaxNameLen:
-		bad["name"] = "must be at most 200 characters"
-	}
-	role, err := tenant.ParseRole(in.Role)
-	if err != nil || role == tenant.RolePlatformAdmin {
-		bad["role"] = "must be tenant_admin or member"
-	}
+	name := errs.Text(bad, "name", in.Name, MaxNameLen)
+	role := tenant.HeldRole(in.Role, bad)
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(time.Now()) {
 		bad["expires_at"] = "must lie in the future"
 	}
 	if err := errs.Fields(bad); err != nil {
 		return nil, err
 	}
-	if !tc.HasTenant() {
-		return nil, errs.Invalid("X-Tenant-ID", "must name the tenant to create the API key in")
+	if err := tc.NeedTenant("API keys"); err != nil {
+		return nil, err
 	}
 	key, prefix, digest, err := generate()
 	if err != nil {
@@ -109,7 +98,7 @@ func (s *Service) List(ctx context.Context, limit, offset int) ([]*ent.APIKey, i
 		return nil, 0, err
 	}
 	if !tc.HasTenant() {
-		return nil, 0, errs.Invalid("X-Tenant-ID", "must name the tenant whose API keys to list")
+		return nil, 0, errs.Invalid("tenant", "API keys are listed for the effective tenant: name one")
 	}
 	var (
 		items []*ent.APIKey

@@ -114,7 +114,7 @@ func TestCreateRules(t *testing.T) {
 	servicetest.WantField(t, must(w.svc.Create(w.adminA, apikeys.CreateInput{Name: "x", Role: "owner"})), "role")
 	servicetest.WantField(t, must(w.svc.Create(w.adminA, apikeys.CreateInput{Name: "  ", Role: "member"})), "name")
 	servicetest.WantField(t, must(w.svc.Create(w.adminA, apikeys.CreateInput{Name: "x", Role: "member", ExpiresAt: &past})), "expires_at")
-	servicetest.WantField(t, must(w.svc.Create(w.platform, apikeys.CreateInput{Name: "x", Role: "member"})), "X-Tenant-ID")
+	servicetest.WantField(t, must(w.svc.Create(w.platform, apikeys.CreateInput{Name: "x", Role: "member"})), "tenant")
 	// A platform_admin names the tenant.
 	k, err := w.svc.Create(servicetest.As(tenant.RolePlatformAdmin, w.B), apikeys.CreateInput{Name: "ops", Role: "tenant_admin"})
 	if err != nil || k.TenantID != w.B || k.Role != apikey.RoleTenantAdmin {

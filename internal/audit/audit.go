@@ -109,8 +109,8 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 func (s *Service) predicates(f Filter) ([]predicate.AuditEvent, error) {
 	bad := map[string]string{}
 	var preds []predicate.AuditEvent
-	if f.Limit < database.MinLimit || f.Limit > database.MaxLimit {
-		bad["limit"] = "must be an integer from 1 to 1000"
+	if !database.LimitOK(f.Limit) {
+		bad["limit"] = database.LimitProblem
 	}
 	if f.Table != "" {
 		if !slices.Contains(s.tables, f.Table) {

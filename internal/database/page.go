@@ -37,11 +37,17 @@ type Position struct {
 	ID        uuid.UUID
 }
 
+// LimitProblem is what is wrong with a page limit outside MinLimit–MaxLimit.
+const LimitProblem = "must be an integer from 1 to 1000"
+
+// LimitOK reports whether limit is within MinLimit–MaxLimit.
+func LimitOK(limit int) bool { return limit >= MinLimit && limit <= MaxLimit }
+
 // Check refuses a limit outside 1–1000, a negative offset, and an offset
 // together with a cursor, naming the parameter.
 func (p Page) Check() error {
-	if p.Limit < MinLimit || p.Limit > MaxLimit {
-		return errs.Invalid("limit", "must be an integer from 1 to 1000")
+	if !LimitOK(p.Limit) {
+		return errs.Invalid("limit", LimitProblem)
 	}
 	if p.Offset < 0 {
 		return errs.Invalid("offset", "must be an integer of at least 0")

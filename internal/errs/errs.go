@@ -7,6 +7,8 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Kind classifies an error for the client.
@@ -105,4 +107,18 @@ func Fields(bad map[string]string) error {
 		}
 	}
 	return InvalidFields("the request has invalid fields", bad)
+}
+
+// Text trims s and returns it, recording in bad under field a problem
+// unless it has 1 to max characters: the rule of every name a service
+// stores (a project's or API key's name, a user's display name).
+func Text(bad map[string]string, field, s string, max int) string {
+	s = strings.TrimSpace(s)
+	switch n := utf8.RuneCountInString(s); {
+	case n == 0:
+		bad[field] = "must not be empty"
+	case n > max:
+		bad[field] = fmt.Sprintf("must be at most %d characters", max)
+	}
+	return s
 }

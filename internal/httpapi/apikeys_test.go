@@ -94,7 +94,7 @@ func TestAPIKeysHTTP(t *testing.T) {
 	o.do(o.memberA, "GET", "/api/v1/api-keys", nil).wantError(t, 403, "FORBIDDEN", "")
 	o.do(o.adminA, "POST", "/api/v1/api-keys", map[string]any{"name": "x", "role": "platform_admin"}).wantError(t, 400, "VALIDATION_ERROR", "role")
 	o.do(o.adminA, "POST", "/api/v1/api-keys", map[string]any{"name": "x", "role": "member", "expires_at": "2001-01-01T00:00:00Z"}).wantError(t, 400, "VALIDATION_ERROR", "expires_at")
-	o.do(o.platform, "POST", "/api/v1/api-keys", map[string]any{"name": "x", "role": "member"}).wantError(t, 400, "VALIDATION_ERROR", "X-Tenant-ID")
+	o.do(o.platform, "POST", "/api/v1/api-keys", map[string]any{"name": "x", "role": "member"}).wantError(t, 400, "VALIDATION_ERROR", "tenant")
 	var ops apiKeyOut
 	o.do(o.platform, "POST", "/api/v1/api-keys", map[string]any{"name": "ops", "role": "tenant_admin"}, "X-Tenant-ID", o.B.TenantID.String()).want(t, 201, &ops)
 	if ops.TenantID != o.B.TenantID {

@@ -138,17 +138,12 @@ func (h tenantHandlers) hierarchy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := refuseNULQuery(c); err != nil {
+	p, err := (cursors{}).listRequest(c) // knownQuery admits only limit and offset here
+	if err != nil {
 		return err
 	}
-	// One page holds every subsidiary of all but the largest organisations;
-	// the bounds are the service's to check.
-	p := tenants.Page{Limit: database.MaxLimit}
-	if v := c.QueryParam("limit"); v != "" {
-		p.Limit = atoiOr(v, 0)
-	}
-	if v := c.QueryParam("offset"); v != "" {
-		p.Offset = atoiOr(v, -1)
+	if c.QueryParam("limit") == "" {
+		p.Limit = database.MaxLimit // one page holds every subsidiary of all but the largest organisations
 	}
 	items, more, err := h.svc.Hierarchy(c.Request().Context(), id, p)
 	if err != nil {

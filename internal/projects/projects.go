@@ -7,7 +7,6 @@ package projects
 
 import (
 	"context"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -67,7 +66,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Project, err
 		return nil, err
 	}
 	bad := map[string]string{}
-	name := checkName(in.Name, bad)
+	name := errs.Text(bad, "name", in.Name, MaxNameLen)
 	checkDescription(in.Description, bad)
 	if in.OwnerID == uuid.Nil {
 		bad["owner_id"] = "is required"
@@ -107,7 +106,7 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 	bad := map[string]string{}
 	var name string
 	if in.Name != nil {
-		name = checkName(*in.Name, bad)
+		name = errs.Text(bad, "name", *in.Name, MaxNameLen)
 	}
 	if in.Description != nil {
 		checkDescription(*in.Description, bad)
@@ -173,17 +172,6 @@ func checkOwner(ctx context.Context, tx *ent.Tx, owner, tenantID uuid.UUID) erro
 		return errs.Invalid("owner_id", badOwner)
 	}
 	return nil
-}
-
-func checkName(s string, bad map[string]string) string {
-	s = strings.TrimSpace(s)
-	switch n := utf8.RuneCountInString(s); {
-	case n == 0:
-		bad["name"] = "must not be empty"
-	case n > MaxNameLen:
-		bad["name"] = "must be at most 200 characters"
-	}
-	return s
 }
 
 func checkDescription(s string, bad map[string]string) {

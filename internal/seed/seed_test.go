@@ -52,7 +52,7 @@ func TestDemoIsIdempotentAndIsolated(t *testing.T) {
 	if err != nil || *res.Total != 3 {
 		t.Fatalf("tenants: %+v %v", res, err)
 	}
-	h, _, err := tenants.NewService(d.Ent).Hierarchy(as(first.Organisation.ID), first.Organisation.ID, tenants.Page{Limit: 1000})
+	h, _, err := tenants.NewService(d.Ent).Hierarchy(as(first.Organisation.ID), first.Organisation.ID, database.Page{Limit: 1000})
 	if err != nil || len(h) != 2 || h[1].ID != first.Subsidiary.ID {
 		t.Fatalf("hierarchy: %v %v", h, err)
 	}

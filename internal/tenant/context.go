@@ -37,6 +37,18 @@ func ParseRole(s string) (Role, error) {
 	return "", fmt.Errorf("unknown role %q", s)
 }
 
+// HeldRole returns the role s names when it may be held inside a tenant,
+// by a user or an API key: tenant_admin or member (platform_admin is no
+// role inside a tenant). Otherwise it records the problem in bad under
+// "role".
+func HeldRole(s string, bad map[string]string) Role {
+	r := Role(s)
+	if r != RoleTenantAdmin && r != RoleMember {
+		bad["role"] = "must be tenant_admin or member"
+	}
+	return r
+}
+
 // Valid reports whether r is one of the known roles.
 func (r Role) Valid() bool { _, err := ParseRole(string(r)); return err == nil }
 

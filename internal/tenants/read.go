@@ -60,11 +60,11 @@ func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.
 // whether more follow: a page holds at most Limit (1–1000) subsidiaries
 // from Offset on, so no answer grows with the organisation. Errors:
 // NotFound, Invalid (limit, offset).
-func (s *Service) Hierarchy(ctx context.Context, id uuid.UUID, p Page) ([]*ent.Tenant, bool, error) {
+func (s *Service) Hierarchy(ctx context.Context, id uuid.UUID, p database.Page) ([]*ent.Tenant, bool, error) {
 	if _, err := caller(ctx); err != nil {
 		return nil, false, err
 	}
-	if err := (database.Page{Limit: p.Limit, Offset: p.Offset}).Check(); err != nil {
+	if err := p.Check(); err != nil {
 		return nil, false, err
 	}
 	var (
@@ -93,12 +93,6 @@ func (s *Service) Hierarchy(ctx context.Context, id uuid.UUID, p Page) ([]*ent.T
 		return nil, false, translate(err, "tenant")
 	}
 	return out, more, nil
-}
-
-// Page is one page of a hierarchy: Limit 1–1000, Offset ≥ 0.
-type Page struct {
-	Limit  int
-	Offset int
 }
 
 // Enter checks that the caller may act in its effective tenant: the tenant

@@ -198,4 +198,4 @@ func TestVisibility(t *testing.T) {
 }
 
 // all is a hierarchy page large enough for every test organisation.
-var all = tenants.Page{Limit: 1000}
+var all = database.Page{Limit: 1000}

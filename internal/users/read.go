@@ -11,6 +11,7 @@ import (
 	"github.com/mtdb/mtdb/ent/user"
 	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/errs"
+	"github.com/mtdb/mtdb/internal/tenant"
 )
 
 // Get returns the user id if the caller can see it. Errors: NotFound.
@@ -33,7 +34,7 @@ func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.
 	}
 	if p.Role != "" {
 		bad := map[string]string{}
-		if checkRole(p.Role, bad); len(bad) > 0 {
+		if tenant.HeldRole(p.Role, bad); len(bad) > 0 {
 			return database.Result[*ent.User]{}, errs.Fields(bad)
 		}
 		preds = append(preds, user.RoleEQ(user.Role(p.Role)))

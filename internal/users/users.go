@@ -70,12 +70,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.User, error)
 	}
 	bad := map[string]string{}
 	email := checkEmail(in.Email, bad)
-	name := checkDisplayName(in.DisplayName, bad)
+	name := errs.Text(bad, "display_name", in.DisplayName, MaxDisplayNameLen)
 	role := in.Role
 	if role == "" {
 		role = string(tenant.RoleMember)
 	}
-	checkRole(role, bad)
+	tenant.HeldRole(role, bad)
 	if err := errs.Fields(bad); err != nil {
 		return nil, err
 	}
@@ -106,10 +106,10 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 		email = checkEmail(*in.Email, bad)
 	}
 	if in.DisplayName != nil {
-		name = checkDisplayName(*in.DisplayName, bad)
+		name = errs.Text(bad, "display_name", *in.DisplayName, MaxDisplayNameLen)
 	}
 	if in.Role != nil {
-		checkRole(*in.Role, bad)
+		tenant.HeldRole(*in.Role, bad)
 	}
 	if err := errs.Fields(bad); err != nil {
 		return nil, err
@@ -173,24 +173,4 @@ func checkEmail(s string, bad map[string]string) string {
 		}
 	}
 	return s
-}
-
-// checkDisplayName trims s and records a problem in bad unless it has 1 to
-// MaxDisplayNameLen characters.
-func checkDisplayName(s string, bad map[string]string) string {
-	s = strings.TrimSpace(s)
-	switch n := utf8.RuneCountInString(s); {
-	case n == 0:
-		bad["display_name"] = "must not be empty"
-	case n > MaxDisplayNameLen:
-		bad["display_name"] = "must be at most 200 characters"
-	}
-	return s
-}
-
-func checkRole(r string, bad map[string]string) {
-	// A user holds a role inside a tenant: platform_admin is not one.
-	if r := tenant.Role(r); r != tenant.RoleTenantAdmin && r != tenant.RoleMember {
-		bad["role"] = "must be tenant_admin or member"
-	}
 }
