@@ -396,3 +396,50 @@ func TestCheckFindsRevisionsThroughSearchPath(t *testing.T) {
 		t.Fatalf("check after apply through search_path=public: exit %d, %q %q", code, out, stderr)
 	}
 }
+
+// TestServeOpsListener: with SERVER_OPS_PORT, serve listens there too:
+// /metrics and pprof answer on it and 404 on the API port, readiness stays
+// on the API port; both listeners stop on cancel.
+func TestServeOpsListener(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.New(t)
+	port, opsPort := freePort(t), freePort(t)
+	env := map[string]string{"DATABASE_URL": db.AppURL, "SERVER_HOST": "127.0.0.1", "LOG_LEVEL": "error",
+		"SERVER_PORT": strconv.Itoa(port), "SERVER_OPS_PORT": strconv.Itoa(opsPort)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var out, errOut bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve"}, fakeEnv(env), &out, &errOut) }()
+	status := func(p int, path string) int {
+		res, err := http.Get("http://127.0.0.1:" + strconv.Itoa(p) + path)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for status(port, "/api/v1/health/readiness") != 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready on port %d; stderr %s", port, errOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for path, want := range map[string][2]int{
+		"/metrics":            {404, 200},
+		"/debug/pprof/":       {404, 200},
+		"/api/v1/health/live": {404, 404},
+	} {
+		if api, ops := status(port, path), status(opsPort, path); api != want[0] || ops != want[1] {
+			t.Errorf("%s: API port %d, ops port %d; want %d, %d", path, api, ops, want[0], want[1])
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+	if status(opsPort, "/metrics") != 0 {
+		t.Error("the ops listener still answers after serve returned")
+	}
+}

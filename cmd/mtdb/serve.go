@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,12 +144,26 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr(), err)
 	}
+	var opsLn net.Listener // SERVER_OPS_PORT: /metrics, detailed health, pprof
+	if cfg.Server.OpsPort != 0 {
+		addr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Server.OpsPort))
+		if opsLn, err = net.Listen("tcp", addr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (SERVER_OPS_PORT): %w", addr, err)
+		}
+	}
 	go checker.Run(loopCtx)
 	defer startAuditPrune(loopCtx, cfg, log)()
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
+	servers := 1
+	if opsLn != nil {
+		servers++
+		go func() { errc <- srv.ServeOps(opsLn) }()
+		log.Info("ops listener: /metrics, /api/v1/health/detailed and /debug/pprof/ are served here only", "addr", opsLn.Addr().String())
+	}
 	if e.onListen != nil {
 		e.onListen(ln.Addr())
 	}
@@ -175,8 +190,10 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown did not finish within %s: %w", cfg.Server.ShutdownTimeout, err)
 	}
-	if err := <-errc; err != nil {
-		return err
+	for range servers {
+		if err := <-errc; err != nil {
+			return err
+		}
 	}
 	log.Info("stopped")
 	return nil

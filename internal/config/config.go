@@ -97,6 +97,10 @@ type ServerConfig struct {
 	// proxies whose X-Forwarded-For / X-Real-IP name the client; from any
 	// other peer those headers are ignored. Empty: the client is the peer.
 	TrustedProxies []string
+	// OpsPort, when not 0, is a second listener (on Host) serving /metrics,
+	// /api/v1/health/detailed and /debug/pprof/; the API port then answers
+	// those 404. 0: no ops listener, and no pprof.
+	OpsPort int
 }
 
 // TrustedProxyNets parses TrustedProxies; a single IP is a /32 or /128.

@@ -100,6 +100,8 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.Server.BodyLimit }},
 	{key: "server.trusted_proxies", desc: "comma-separated CIDRs/IPs of reverse proxies whose X-Forwarded-For or X-Real-IP names the client (for the per-IP limit and logs); other peers' headers are ignored",
 		field: func(c *Config) any { return &c.Server.TrustedProxies }},
+	{key: "server.ops_port", def: "0", lo: 0, hi: 65535, desc: "second listener (on SERVER_HOST) for /metrics, /api/v1/health/detailed and /debug/pprof/, which the API port then answers 404; 0 is off (no pprof)",
+		field: func(c *Config) any { return &c.Server.OpsPort }},
 
 	setting{key: "cors.allowed_origins", desc: "comma-separated browser origins; * allows any",
 		field: func(c *Config) any { return &c.CORS.AllowedOrigins }}.dev("*"),

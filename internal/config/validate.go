@@ -68,6 +68,9 @@ func (c *Config) validate() error {
 	if _, err := c.Server.TrustedProxyNets(); err != nil {
 		return settingErr("server.trusted_proxies", "%v", err)
 	}
+	if c.Server.OpsPort != 0 && c.Server.OpsPort == c.Server.Port {
+		return settingErr("server.ops_port", "%d is SERVER_PORT; the ops listener needs a port of its own", c.Server.OpsPort)
+	}
 	if c.Health.CheckInterval.Seconds() > 30 {
 		return settingErr("health.check_interval", "%s must be at most 30s (readiness must notice a broken RLS within 30s)", c.Health.CheckInterval)
 	}

@@ -17,12 +17,16 @@ import (
 func (s *Server) routes() {
 	e := s.echo
 	e.GET("/health", s.health)
-	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	if s.cfg.Server.OpsPort == 0 { // else on the ops listener only (ops.go)
+		e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	}
 	s.registerDocs() // /openapi.json, /docs, /docs/:asset
 
 	v1 := e.Group("/api/v1")
 	v1.GET("/health", s.healthInfo)
-	v1.GET("/health/detailed", s.healthDetailed)
+	if s.cfg.Server.OpsPort == 0 {
+		v1.GET("/health/detailed", s.healthDetailed)
+	}
 	v1.GET("/health/database", s.healthDatabase)
 	v1.GET("/health/readiness", s.healthReadiness)
 	v1.GET("/health/liveness", s.healthLiveness)

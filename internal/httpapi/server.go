@@ -96,6 +96,9 @@ type Server struct {
 	startPurge sync.Once
 	// admission guards the tenant endpoints' database work; nil when off.
 	admission *admission.Controller
+	// ops serves /metrics, the detailed health and pprof on
+	// SERVER_OPS_PORT; nil when that is not set (ops.go).
+	ops *http.Server
 }
 
 // NewServer builds the Echo instance with its middleware and routes, and
@@ -155,6 +158,9 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) (*Server, error)
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if cfg.Server.OpsPort != 0 {
+		s.ops = s.newOpsServer(log)
+	}
 	return s, nil
 }
 
@@ -180,5 +186,9 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.deps.Health.SetShuttingDown()
 	s.stopPurge()
-	return s.http.Shutdown(ctx)
+	err := s.http.Shutdown(ctx)
+	if s.ops != nil {
+		err = errors.Join(err, s.ops.Shutdown(ctx))
+	}
+	return err
 }
