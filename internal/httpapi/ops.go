@@ -38,15 +38,6 @@ func (s *Server) newOps() *echo.Echo {
 	return e
 }
 
-// OpsHandler returns the ops listener's handler, nil when SERVER_OPS_PORT
-// is not set.
-func (s *Server) OpsHandler() http.Handler {
-	if s.ops == nil {
-		return nil
-	}
-	return s.ops.Handler
-}
-
 // ServeOps serves the ops handler on ln until Shutdown, like Serve. It
 // fails when SERVER_OPS_PORT is not set.
 func (s *Server) ServeOps(ln net.Listener) error {

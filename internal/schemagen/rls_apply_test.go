@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -247,5 +250,40 @@ func TestMigrationsTenantsColumnGrants(t *testing.T) {
 	}
 	if committedPolicies != freshPolicies {
 		t.Errorf("tenants policies differ:\ncommitted migrations:\n%s\ngenerated:\n%s", committedPolicies, freshPolicies)
+	}
+}
+
+// TestTenantsWriteRulesMigration: the committed migration that brought
+// existing databases to the tenants write rules holds exactly the
+// statements the generator emits for them (tenantsWriteRulesSQL), so the
+// two cannot drift apart.
+func TestTenantsWriteRulesMigration(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(committedDir, "*_tenants_write_rules.sql"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("migration tenants_write_rules: %v, %v", files, err)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range tenantsWriteRulesSQL() {
+		if !strings.Contains(string(b), stmt+";\n") {
+			t.Errorf("%s lacks the generated statement\n%s", filepath.Base(files[0]), stmt)
+		}
+	}
+}
+
+// tenantsWriteRulesSQL is what brought a database migrated before the
+// tenants write rules to them (migration tenants_write_rules, written from
+// it): the tenant_admin test, the INSERT and UPDATE policies of tenants,
+// and UPDATE on the updatable columns only.
+func tenantsWriteRulesSQL() []string {
+	t := quoteIdent(tenantsTable)
+	return []string{
+		isTenantAdminSQL,
+		fmt.Sprintf("ALTER POLICY %s ON %s WITH CHECK (%s)", quoteIdent(tenantsTable+"_insert"), t, tenantsInsert),
+		fmt.Sprintf("ALTER POLICY %s ON %s USING (%s) WITH CHECK (%s)", quoteIdent(tenantsTable+"_update"), t, tenantsUpdate, tenantsUpdateCheck),
+		fmt.Sprintf("REVOKE UPDATE ON TABLE %s FROM %s", t, appRole),
+		updateGrantSQL(tenantsTable, tenantsUpdatable()),
 	}
 }

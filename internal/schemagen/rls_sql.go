@@ -315,21 +315,6 @@ func updateGrantSQL(table string, cols []string) string {
 	return fmt.Sprintf("GRANT UPDATE (%s) ON TABLE %s TO %s", strings.Join(q, ", "), quoteIdent(table), appRole)
 }
 
-// tenantsWriteRulesSQL brings a database migrated before the tenants write
-// rules to them (migration tenants_write_rules): the tenant_admin test,
-// the INSERT and UPDATE policies of tenants, and UPDATE on the updatable
-// columns only.
-func tenantsWriteRulesSQL() []string {
-	t := quoteIdent(tenantsTable)
-	return []string{
-		isTenantAdminSQL,
-		fmt.Sprintf("ALTER POLICY %s ON %s WITH CHECK (%s)", quoteIdent(tenantsTable+"_insert"), t, tenantsInsert),
-		fmt.Sprintf("ALTER POLICY %s ON %s USING (%s) WITH CHECK (%s)", quoteIdent(tenantsTable+"_update"), t, tenantsUpdate, tenantsUpdateCheck),
-		fmt.Sprintf("REVOKE UPDATE ON TABLE %s FROM %s", t, appRole),
-		updateGrantSQL(tenantsTable, tenantsUpdatable()),
-	}
-}
-
 // rowCountsTable keeps the row counts of the other tenant-scoped tables
 // (ent/schema/rowcount.go); it is not counted itself.
 const rowCountsTable = "row_counts"
