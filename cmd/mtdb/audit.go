@@ -25,9 +25,6 @@ func (e *cmdEnv) auditCmd(ctx context.Context, args []string) error {
 	if err := e.parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("audit prune: unexpected argument %q", fs.Arg(0))
-	}
 	if *before == "" {
 		return usagef("audit prune: --before is required")
 	}

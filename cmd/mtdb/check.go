@@ -19,17 +19,7 @@ var errCheckFailed = errors.New("check failed")
 // and fails when any guarantee does not hold.
 func (e *cmdEnv) checkCmd(ctx context.Context, args []string) error {
 	fs, cfgFile := e.flagSet("check")
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("check: unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := e.loadConfig(fs, *cfgFile, nil)
-	if err != nil {
-		return err
-	}
-	db, err := openDatabase(ctx, cfg)
+	cfg, db, err := e.openConfigured(ctx, fs, *cfgFile, args)
 	if err != nil {
 		return err
 	}

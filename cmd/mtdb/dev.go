@@ -32,9 +32,6 @@ func (e *cmdEnv) devCmd(ctx context.Context, args []string) error {
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("dev: unexpected argument %q", fs.Arg(0))
-	}
 	// In development the API listens on the loopback interface unless told
 	// otherwise: it runs with the public development secret.
 	opts := e.configOptions(fs, *cfgFile, map[string]string{"server.host": "host", "server.port": "port"})

@@ -57,9 +57,6 @@ func (e *cmdEnv) migrateRun(ctx context.Context, sub string, args []string) erro
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("migrate %s: unexpected argument %q", sub, fs.Arg(0))
-	}
 	url, err := e.migrationURL(*urlFlag, *cfgFile)
 	if err != nil {
 		return err
@@ -79,19 +76,8 @@ func (e *cmdEnv) migrateRun(ctx context.Context, sub string, args []string) erro
 	if err != nil {
 		return fmt.Errorf("migrate apply on %s: %w", config.MaskURL(url), err)
 	}
-	if len(rep.Applied) == 0 {
-		fmt.Fprintf(e.stdout, "up to date at version %s\n", orNone(rep.Current))
-	} else {
-		fmt.Fprintf(e.stdout, "applied %d file(s): %s -> %s\n", len(rep.Applied), orNone(rep.From), rep.Current)
-	}
+	fmt.Fprintln(e.stdout, rep.String())
 	return nil
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
 }
 
 // migrateHash is `mtdb migrate hash [--dir DIR]`, Atlas's `migrate hash`:
@@ -102,9 +88,6 @@ func (e *cmdEnv) migrateHash(args []string) error {
 	dir := fs.String("dir", "migrations", "migration directory")
 	if err := e.parse(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("migrate hash: unexpected argument %q", fs.Arg(0))
 	}
 	d, err := atlasmigrate.NewLocalDir(*dir)
 	if err != nil {

@@ -19,17 +19,7 @@ import (
 func (e *cmdEnv) repairMetadataCmd(ctx context.Context, args []string) error {
 	fs, cfgFile := e.flagSet("repair-metadata")
 	dryRun := fs.Bool("dry-run", false, "only list the tenants whose metadata breaks the bounds")
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("repair-metadata: unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := e.loadConfig(fs, *cfgFile, nil)
-	if err != nil {
-		return err
-	}
-	db, err := openDatabase(ctx, cfg)
+	_, db, err := e.openConfigured(ctx, fs, *cfgFile, args)
 	if err != nil {
 		return err
 	}

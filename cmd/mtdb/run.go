@@ -141,8 +141,9 @@ func (e *cmdEnv) flagSet(name string) (*pflag.FlagSet, *string) {
 // errHelp ends a command after its --help was printed (exit 0).
 var errHelp = errors.New("help requested")
 
-// parse parses args into fs; errors are usage errors naming the command.
-// --help prints the command's flags to stdout and returns errHelp.
+// parse parses args into fs; errors, a positional argument included (no
+// command takes one), are usage errors naming the command. --help prints
+// the command's flags to stdout and returns errHelp.
 func (e *cmdEnv) parse(fs *pflag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -150,6 +151,9 @@ func (e *cmdEnv) parse(fs *pflag.FlagSet, args []string) error {
 			return errHelp
 		}
 		return usagef("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/mtdb/mtdb/internal/apikeys"
 	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
@@ -31,9 +33,6 @@ func (e *cmdEnv) serveCmd(ctx context.Context, args []string) error {
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("serve: unexpected argument %q", fs.Arg(0))
-	}
 	cfg, err := e.loadConfig(fs, *cfgFile, map[string]string{"server.host": "host", "server.port": "port"})
 	if err != nil {
 		return err
@@ -49,6 +48,23 @@ func (e *cmdEnv) serveCmd(ctx context.Context, args []string) error {
 		return loggedError{err}
 	}
 	return nil
+}
+
+// openConfigured parses args into fs, loads the configuration (file: the
+// --config flag) and opens its database; the caller closes it.
+func (e *cmdEnv) openConfigured(ctx context.Context, fs *pflag.FlagSet, file string, args []string) (*config.Config, *database.DB, error) {
+	if err := e.parse(fs, args); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := e.loadConfig(fs, file, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, db, nil
 }
 
 // openDatabase opens the pool for cfg (lazily: it does not connect).

@@ -31,9 +31,6 @@ func (e *cmdEnv) tokenCmd(_ context.Context, args []string) error {
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("token: unexpected argument %q", fs.Arg(0))
-	}
 	r, err := tenant.ParseRole(*role)
 	if err != nil {
 		return usagef("token: --role: %v (platform_admin, tenant_admin or member)", err)

@@ -51,12 +51,12 @@ func toAPIKeyJSON(k *ent.APIKey) apiKeyJSON {
 		if t == nil {
 			return nil
 		}
-		u := t.UTC().Truncate(time.Microsecond)
+		u := wireTime(*t)
 		return &u
 	}
 	return apiKeyJSON{
 		ID: k.ID, TenantID: k.TenantID, Name: k.Name, Prefix: k.Prefix, Role: string(k.Role),
-		CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt.UTC().Truncate(time.Microsecond),
+		CreatedBy: k.CreatedBy, CreatedAt: wireTime(k.CreatedAt),
 		ExpiresAt: utc(k.ExpiresAt), LastUsedAt: utc(k.LastUsedAt),
 	}
 }

@@ -44,7 +44,7 @@ func toAuditEventJSON(e *ent.AuditEvent) auditEventJSON {
 		ID: e.ID, TenantID: e.TenantID, Table: e.TableName, RowID: e.RowID,
 		Operation: string(e.Operation), Changes: changes,
 		ActorSub: e.ActorSub, ActorRole: e.ActorRole, RequestID: e.RequestID,
-		OccurredAt: e.OccurredAt.UTC().Truncate(time.Microsecond),
+		OccurredAt: wireTime(e.OccurredAt),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -108,3 +109,7 @@ func (b listBody[J]) MarshalJSON() ([]byte, error) {
 	out = append(append(append(append(out, '{'), k...), ':'), items...)
 	return append(append(out, ','), meta[1:]...), nil
 }
+
+// wireTime is t as the API writes it: UTC, to the microsecond (what
+// PostgreSQL stores), so that an answer and a later read agree.
+func wireTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -31,12 +31,9 @@ func findNUL(v reflect.Value, field string) (string, bool) {
 	case reflect.Struct:
 		t := v.Type()
 		for i := range t.NumField() {
-			if !t.Field(i).IsExported() {
-				continue
-			}
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			if name == "" || name == "-" {
-				name = t.Field(i).Name
+			name, ok := jsonName(t.Field(i))
+			if !t.Field(i).IsExported() || !ok {
+				continue // not decoded from JSON
 			}
 			if f, ok := findNUL(v.Field(i), name); ok {
 				return f, true

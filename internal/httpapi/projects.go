@@ -45,17 +45,14 @@ func toProjectJSON(p *ent.Project) projectJSON {
 		Name:        p.Name,
 		Description: p.Description,
 		OwnerID:     p.OwnerID,
-		CreatedAt:   p.CreatedAt.UTC().Truncate(time.Microsecond),
-		UpdatedAt:   p.UpdatedAt.UTC().Truncate(time.Microsecond),
+		CreatedAt:   wireTime(p.CreatedAt),
+		UpdatedAt:   wireTime(p.UpdatedAt),
 	}
 }
 
 type projectHandlers struct{ svc *projects.Service }
 
-// registerProjects adds the /projects routes to g (the /api/v1 group), each
-// behind mw (the tenant-context middleware). mw goes on the routes rather
-// than on a group: Echo answers an unknown method on a path of a group that
-// has middleware with 404 instead of 405.
+// registerProjects adds the /projects routes to g, each behind mw (routes.go).
 func registerProjects(g *echo.Group, svc *projects.Service, cur cursors, mw ...echo.MiddlewareFunc) {
 	h := projectHandlers{svc: svc}
 	g.POST("/projects", h.create, mw...)

@@ -18,19 +18,33 @@ import (
 // the connection's peer, or the client a trusted proxy names (clientIP),
 // never a header from anyone else.
 func rateLimit(cfg config.RateLimitConfig) echo.MiddlewareFunc {
-	retryAfter := strconv.Itoa(int(math.Max(1, math.Ceil(1/cfg.RequestsPerSecond))))
+	return limiter(cfg.RequestsPerSecond, cfg.Burst, "too many requests, retry later", func(c echo.Context) string {
+		if probePaths[c.Request().URL.Path] {
+			return ""
+		}
+		return c.RealIP()
+	})
+}
+
+// limiter is the token bucket behind both rate limits: rps per key, burst
+// burst; key returns "" for a request the limit does not apply to. Over the
+// limit: 429 RATE_LIMITED with Retry-After and message. Buckets idle for
+// three minutes are dropped (the store's default), so memory follows the
+// active keys.
+func limiter(rps float64, burst int, message string, key func(echo.Context) string) echo.MiddlewareFunc {
+	retryAfter := strconv.Itoa(int(math.Max(1, math.Ceil(1/rps))))
 	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Skipper: func(c echo.Context) bool { return probePaths[c.Request().URL.Path] },
+		Skipper: func(c echo.Context) bool { return key(c) == "" },
 		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate: rate.Limit(cfg.RequestsPerSecond), Burst: cfg.Burst,
+			Rate: rate.Limit(rps), Burst: burst,
 		}),
-		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
+		IdentifierExtractor: func(c echo.Context) (string, error) { return key(c), nil },
 		ErrorHandler: func(c echo.Context, err error) error {
 			return &errs.Error{Kind: errs.KindInternal, Err: err}
 		},
 		DenyHandler: func(c echo.Context, _ string, _ error) error {
 			c.Response().Header().Set("Retry-After", retryAfter)
-			return &errs.Error{Kind: errs.KindRateLimited, Message: "too many requests, retry later"}
+			return &errs.Error{Kind: errs.KindRateLimited, Message: message}
 		},
 	})
 }

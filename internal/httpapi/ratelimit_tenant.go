@@ -2,14 +2,10 @@ package httpapi
 
 import (
 	"math"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/mtdb/mtdb/internal/config"
-	"github.com/mtdb/mtdb/internal/errs"
 )
 
 // tenantRateLimit limits each effective tenant to cfg.TenantRequestsPerSecond
@@ -28,27 +24,8 @@ func tenantRateLimit(cfg config.RateLimitConfig) echo.MiddlewareFunc {
 	if burst <= 0 {
 		burst = int(math.Ceil(cfg.TenantRequestsPerSecond))
 	}
-	retryAfter := strconv.Itoa(int(math.Max(1, math.Ceil(1/cfg.TenantRequestsPerSecond))))
-	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Skipper: func(c echo.Context) bool {
-			tid, _ := c.Get(ContextKeyTenantID).(string)
-			return tid == ""
-		},
-		// Buckets of tenants idle for three minutes are dropped (the
-		// store's default), so memory follows the active tenants.
-		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate: rate.Limit(cfg.TenantRequestsPerSecond), Burst: burst,
-		}),
-		IdentifierExtractor: func(c echo.Context) (string, error) {
-			tid, _ := c.Get(ContextKeyTenantID).(string)
-			return tid, nil
-		},
-		ErrorHandler: func(c echo.Context, err error) error {
-			return &errs.Error{Kind: errs.KindInternal, Err: err}
-		},
-		DenyHandler: func(c echo.Context, _ string, _ error) error {
-			c.Response().Header().Set("Retry-After", retryAfter)
-			return &errs.Error{Kind: errs.KindRateLimited, Message: "too many requests for this tenant, retry later"}
-		},
+	return limiter(cfg.TenantRequestsPerSecond, burst, "too many requests for this tenant, retry later", func(c echo.Context) string {
+		tid, _ := c.Get(ContextKeyTenantID).(string)
+		return tid
 	})
 }

@@ -151,16 +151,24 @@ func jsonFieldNames(t reflect.Type) map[string]bool {
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
+		if name, ok := jsonName(f); ok {
+			names[name] = true
 		}
-		if name == "" {
-			name = f.Name
-		}
-		names[name] = true
 	}
 	return names
+}
+
+// jsonName returns the name encoding/json gives the struct field f, and
+// whether f takes part in JSON at all (it is not tagged "-").
+func jsonName(f reflect.StructField) (string, bool) {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	switch name {
+	case "-":
+		return "", false
+	case "":
+		return f.Name, true
+	}
+	return name, true
 }
 
 // fieldName is key as a field name in an error: keys are client text, so

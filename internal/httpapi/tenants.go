@@ -59,17 +59,14 @@ func toTenantJSON(t *ent.Tenant) tenantJSON {
 		ParentTenantID: t.ParentTenantID,
 		TenantType:     string(t.TenantType),
 		Metadata:       md,
-		CreatedAt:      t.CreatedAt.UTC().Truncate(time.Microsecond),
-		UpdatedAt:      t.UpdatedAt.UTC().Truncate(time.Microsecond),
+		CreatedAt:      wireTime(t.CreatedAt),
+		UpdatedAt:      wireTime(t.UpdatedAt),
 	}
 }
 
 type tenantHandlers struct{ svc *tenants.Service }
 
-// registerTenants adds the /tenants routes to g (the /api/v1 group), each
-// behind mw (the tenant-context middleware). mw goes on the routes rather
-// than on a group: Echo answers an unknown method on a path of a group that
-// has middleware with 404 instead of 405.
+// registerTenants adds the /tenants routes to g, each behind mw (routes.go).
 func registerTenants(g *echo.Group, svc *tenants.Service, cur cursors, mw ...echo.MiddlewareFunc) {
 	h := tenantHandlers{svc: svc}
 	g.POST("/tenants", h.create, mw...)

@@ -45,17 +45,14 @@ func toUserJSON(u *ent.User) userJSON {
 		Email:       u.Email,
 		DisplayName: u.DisplayName,
 		Role:        string(u.Role),
-		CreatedAt:   u.CreatedAt.UTC().Truncate(time.Microsecond),
-		UpdatedAt:   u.UpdatedAt.UTC().Truncate(time.Microsecond),
+		CreatedAt:   wireTime(u.CreatedAt),
+		UpdatedAt:   wireTime(u.UpdatedAt),
 	}
 }
 
 type userHandlers struct{ svc *users.Service }
 
-// registerUsers adds the /users routes to g (the /api/v1 group), each
-// behind mw (the tenant-context middleware). mw goes on the routes rather
-// than on a group: Echo answers an unknown method on a path of a group that
-// has middleware with 404 instead of 405.
+// registerUsers adds the /users routes to g, each behind mw (routes.go).
 func registerUsers(g *echo.Group, svc *users.Service, cur cursors, mw ...echo.MiddlewareFunc) {
 	h := userHandlers{svc: svc}
 	g.POST("/users", h.create, mw...)

@@ -31,6 +31,15 @@ type Report struct {
 	Applied []AppliedFile
 }
 
+// String is the one-line summary `mtdb migrate apply` prints: "up to date
+// at version V" or "applied N file(s): FROM -> TO" ("none" for no version).
+func (r *Report) String() string {
+	if len(r.Applied) == 0 {
+		return "up to date at version " + orNone(r.Current)
+	}
+	return fmt.Sprintf("applied %d file(s): %s -> %s", len(r.Applied), orNone(r.From), r.Current)
+}
+
 // AppliedFile is one migration file executed by Apply.
 type AppliedFile struct {
 	Version, Description string
