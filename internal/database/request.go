@@ -21,7 +21,6 @@ import (
 type RequestTx struct {
 	ctx        context.Context
 	mu         sync.Mutex
-	begin      func(context.Context) (dialect.Tx, error)
 	tx         dialect.Tx
 	rolledBack bool // a joined transaction (WithTx) failed
 	done       bool
