@@ -190,9 +190,9 @@ $$`,
 	// The tenants_type_check makes parent_tenant_id set exactly for
 	// subsidiaries; this trigger makes the parent itself a parent, so the
 	// hierarchy is at most two levels deep, and keeps a tenant's type and
-	// parent as they were created: the update policy lets a tenant change
-	// its own row, and re-parenting a subsidiary under another organisation
-	// would hand its rows to that organisation.
+	// parent as they were created, for every role (mtdb_app cannot update
+	// these columns at all: tenantsUpdatable): re-parenting a subsidiary
+	// under another organisation would hand its rows to that organisation.
 	`CREATE OR REPLACE FUNCTION mtdb_tenants_depth() RETURNS trigger
 LANGUAGE plpgsql
 ` + pinnedSearchPath + `
