@@ -34,8 +34,14 @@ image: ## container image $(IMAGE): static bin/image/mtdb on scratch with CA cer
 	$(PODMAN) $(PODMAN_FLAGS) build --pull=never -f Containerfile \
 	  --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) $(IMAGE_CONTEXT)
 
-test: ## all tests, against a real PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432)
+# The isolation and attack suites run a second time with the settings sent
+# as SET LOCAL (DATABASE_SETTINGS_MODE=set_local, the Citus path): both
+# modes must be equivalent in every one of them.
+SET_LOCAL_PKGS ?= ./internal/tenant/ ./internal/schemagen/ ./internal/httpapi/ ./internal/users/ ./internal/projects/ ./internal/tenants/
+SET_LOCAL_RUN ?= Attack|Isolation|Visib|Reach|RawSQL|RLS|Ent|Driver|Settings|Temp|Audit|Injection|Tenant|Users|Projects|Oracle
+test: ## all tests, against a real PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432); the isolation and attack suites in both settings modes
 	$(GO) test -race -count=1 ./...
+	TEST_SETTINGS_MODE=set_local $(GO) test -race -count=1 -run '$(SET_LOCAL_RUN)' $(SET_LOCAL_PKGS)
 
 generate: ## regenerate the Ent client from ent/schema
 	cd ent && $(GO) generate ./...

@@ -78,6 +78,7 @@ func openDatabase(ctx context.Context, cfg *config.Config) (*database.DB, error)
 		ConnectTimeout:   cfg.Database.ConnectTimeout,
 		AcquireTimeout:   cfg.Database.AcquireTimeout,
 		StatementTimeout: cfg.Database.StatementTimeout,
+		SettingsMode:     tenant.SettingsMode(cfg.Database.SettingsMode),
 	})
 }
 

@@ -151,6 +151,7 @@ type DatabaseConfig struct {
 	ConnectTimeout   time.Duration
 	AcquireTimeout   time.Duration // waiting for a pooled connection; past it → 503
 	StatementTimeout time.Duration // per-statement budget inside request transactions
+	SettingsMode     string        // set_config or set_local (DATABASE_SETTINGS_MODE)
 }
 
 // HealthConfig holds the background self-check settings.

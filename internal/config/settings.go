@@ -126,6 +126,10 @@ var settings = []setting{
 	{key: "database.statement_timeout", def: "10s", desc: "per statement inside a request; past it 504",
 		field: func(c *Config) any { return &c.Database.StatementTimeout }},
 
+	{key: "database.settings_mode", def: "set_config", oneOf: []string{"set_config", "set_local"},
+		desc:  "how each transaction's tenant settings are sent: set_config (one bound statement) or set_local (SET LOCAL, forwarded by Citus)",
+		field: func(c *Config) any { return &c.Database.SettingsMode }},
+
 	{key: "health.check_interval", def: "10s", desc: "RLS and migrations re-check, at most 30s",
 		field: func(c *Config) any { return &c.Health.CheckInterval }},
 

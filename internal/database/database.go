@@ -42,6 +42,9 @@ type Options struct {
 	AcquireTimeout time.Duration
 	// StatementTimeout is the transaction-local statement_timeout (0: none).
 	StatementTimeout time.Duration
+	// SettingsMode says how each transaction's settings are sent
+	// (DATABASE_SETTINGS_MODE); "" is tenant.SetConfig.
+	SettingsMode tenant.SettingsMode
 	// Tracer, when set, sees every statement of every pooled connection
 	// (the benchmark counts round trips per request with it).
 	Tracer pgx.QueryTracer
@@ -66,6 +69,9 @@ var ErrAcquireTimeout = errors.New("database: timed out waiting for a pooled con
 // connects lazily, so Open succeeds while the database is down (health
 // checks and requests then report it). An unparsable URL is an error.
 func Open(ctx context.Context, opts Options) (*DB, error) {
+	if _, err := tenant.ParseSettingsMode(string(opts.SettingsMode)); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
 	cfg, err := pgxpool.ParseConfig(opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("database: invalid database URL: %w", err)
@@ -105,6 +111,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	sqlDB.SetMaxIdleConns(0)
 	drv := Driver{tenant.NewDriver(sqlDB, tenant.DriverOptions{
 		StatementTimeout: opts.StatementTimeout,
+		SettingsMode:     opts.SettingsMode,
 	})}
 	return &DB{
 		Pool:   pool,

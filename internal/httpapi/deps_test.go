@@ -13,6 +13,7 @@ import (
 	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/health"
 	"github.com/mtdb/mtdb/internal/migrate"
+	"github.com/mtdb/mtdb/internal/pgtest"
 	"github.com/mtdb/mtdb/internal/projects"
 	"github.com/mtdb/mtdb/internal/tenant"
 	"github.com/mtdb/mtdb/internal/tenants"
@@ -24,8 +25,12 @@ import (
 // name an unreachable one), with the real health checks and services.
 func testServer(t testing.TB, cfg *config.Config, log *slog.Logger, version string) *Server {
 	t.Helper()
+	mode := tenant.SettingsMode(cfg.Database.SettingsMode)
+	if m := pgtest.SettingsMode(); m != "" {
+		mode = m
+	}
 	db, err := database.Open(context.Background(), database.Options{URL: cfg.DatabaseURL, MaxConns: 4,
-		ConnectTimeout: cfg.Database.ConnectTimeout, AcquireTimeout: cfg.Database.AcquireTimeout})
+		ConnectTimeout: cfg.Database.ConnectTimeout, AcquireTimeout: cfg.Database.AcquireTimeout, SettingsMode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}

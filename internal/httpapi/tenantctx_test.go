@@ -54,7 +54,7 @@ func newTCWorld(t *testing.T) *tcWorld {
 			t.Fatal(err)
 		}
 	}
-	db, err := database.Open(context.Background(), database.Options{URL: pg.AppURL})
+	db, err := database.Open(context.Background(), database.Options{URL: pg.AppURL, SettingsMode: pgtest.SettingsMode()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -168,4 +169,21 @@ func redact(url string) string {
 		return "<invalid URL>"
 	}
 	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+// SettingsMode returns the settings mode the API's database handle should
+// use in this test run: TEST_SETTINGS_MODE (set_config or set_local; make
+// test runs the isolation and attack suites once in each), "" (the
+// default, set_config) when unset. An unknown value panics: a typo must not
+// silently test the default mode twice.
+func SettingsMode() tenant.SettingsMode {
+	v := os.Getenv("TEST_SETTINGS_MODE")
+	if v == "" {
+		return ""
+	}
+	m, err := tenant.ParseSettingsMode(v)
+	if err != nil {
+		panic("pgtest: TEST_SETTINGS_MODE: " + err.Error())
+	}
+	return m
 }

@@ -3,7 +3,9 @@ package schemagen
 import (
 	"context"
 	"database/sql"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -33,6 +35,11 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// settingsMode is TEST_SETTINGS_MODE (pgtest.SettingsMode, which this
+// package's tests cannot import): make test runs the attack suites in
+// both modes.
+func settingsMode() string { return os.Getenv("TEST_SETTINGS_MODE") }
+
 func (f *fixture) exec(t *testing.T, query string, args ...any) {
 	t.Helper()
 	if _, err := f.db.ExecContext(context.Background(), query, args...); err != nil {
@@ -50,6 +57,16 @@ func (f *fixture) as(t *testing.T, tenant, role string, fn func(tx *sql.Tx) erro
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
+	if settingsMode() == "set_local" {
+		// The Citus path (DATABASE_SETTINGS_MODE=set_local): SET LOCAL,
+		// values as literals; no arguments, so one simple-protocol message.
+		lit := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+		if _, err := tx.ExecContext(ctx, `SET LOCAL ROLE `+appRole+`; SET LOCAL app.tenant_id = `+lit(tenant)+
+			`; SET LOCAL app.role = `+lit(role)); err != nil {
+			t.Fatal(err)
+		}
+		return fn(tx)
+	}
 	if _, err := tx.ExecContext(ctx, `SELECT set_config('role', $1, true),
 		set_config('app.tenant_id', $2, true), set_config('app.role', $3, true)`, appRole, tenant, role); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,18 @@ func TestTempShadowingAttack(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback()
-		q, args := tenant.SettingsStatement(tenant.Context{TenantID: id, Role: tenant.RoleTenantAdmin}, 0)
+		tc := tenant.Context{TenantID: id, Role: tenant.RoleTenantAdmin}
+		q, args := tenant.SettingsStatement(tc, 0)
+		if settingsMode() == "set_local" {
+			set, enter, eargs, err := tenant.LocalSettings(tc, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(ctx, set); err != nil {
+				t.Fatal(err)
+			}
+			q, args = enter, eargs
+		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ import (
 func Open(t *testing.T) *database.DB {
 	t.Helper()
 	db := pgtest.New(t)
-	d, err := database.Open(context.Background(), database.Options{URL: db.AppURL})
+	d, err := database.Open(context.Background(), database.Options{URL: db.AppURL, SettingsMode: pgtest.SettingsMode()})
 	if err != nil {
 		t.Fatal(err)
 	}

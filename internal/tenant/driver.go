@@ -16,6 +16,8 @@ type DriverOptions struct {
 	// StatementTimeout, when positive, becomes the transaction-local
 	// statement_timeout, set by the same statement as the tenant settings.
 	StatementTimeout time.Duration
+	// SettingsMode says how the settings are sent; "" is SetConfig.
+	SettingsMode SettingsMode
 }
 
 // Driver is the ent driver that makes the tenant context impossible to

@@ -88,6 +88,9 @@ func newWorld(t *testing.T) *world {
 func (w *world) openDB(t *testing.T, opts database.Options) *database.DB {
 	t.Helper()
 	opts.URL = w.pg.AppURL
+	if opts.SettingsMode == "" {
+		opts.SettingsMode = pgtest.SettingsMode()
+	}
 	db, err := database.Open(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("database.Open: %v", err)

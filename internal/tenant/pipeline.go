@@ -110,8 +110,26 @@ func (d *Driver) send(ctx context.Context, conn *sql.Conn, tc Context, o sql.TxO
 		return fmt.Errorf("tenant: unsupported isolation level %v", o.Isolation)
 	}
 	query, args := SettingsStatement(tc, d.opts.StatementTimeout)
+	local := ""
+	if d.opts.SettingsMode == SetLocal {
+		set, enter, eargs, err := LocalSettings(tc, d.opts.StatementTimeout)
+		if err != nil {
+			return err
+		}
+		local, query, args = begin+"; "+set, enter, eargs
+	}
 	return onPgx(conn, func(pc *pgx.Conn) error {
 		b := &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{{SQL: begin}, {SQL: query, Arguments: args}}}
+		if local != "" {
+			// SET takes no bind parameters, and pgx would prepare each
+			// distinct text: BEGIN and the SET LOCAL statements go as one
+			// simple-protocol message (one more round trip), the reach
+			// check and the work as the batch.
+			if err := setLocal(ctx, pc, local); err != nil {
+				return settle(ctx, pc, err)
+			}
+			b.QueuedQueries = b.QueuedQueries[1:]
+		}
 		seq := &sequential{ctx: ctx, pc: pc}
 		if len(extra) > 0 && prepared(pc, extra[0].SQL, false) {
 			b.QueuedQueries = append(b.QueuedQueries, extra...)
@@ -120,7 +138,10 @@ func (d *Driver) send(ctx context.Context, conn *sql.Conn, tc Context, o sql.TxO
 		}
 		tc.markChecked()
 		br := pc.SendBatch(ctx, b)
-		_, err := br.Exec()
+		var err error
+		if local == "" {
+			_, err = br.Exec()
+		}
 		if err == nil {
 			if _, err = br.Exec(); err != nil {
 				err = enterErr(err)
@@ -146,6 +167,22 @@ func (d *Driver) send(ctx context.Context, conn *sql.Conn, tc Context, o sql.TxO
 		}
 		return settle(ctx, pc, err)
 	})
+}
+
+// errNotConforming refuses SetLocal mode on a connection whose string
+// literals would not mean what LocalSettings wrote.
+var errNotConforming = errors.New("tenant: DATABASE_SETTINGS_MODE=set_local needs standard_conforming_strings on")
+
+// setLocal sends BEGIN and the SET LOCAL statements (stmts) in one
+// simple-protocol message.
+func setLocal(ctx context.Context, pc *pgx.Conn, stmts string) error {
+	if pc.PgConn().ParameterStatus("standard_conforming_strings") != "on" {
+		return errNotConforming
+	}
+	if _, err := pc.Exec(ctx, stmts); err != nil { // no arguments: simple protocol
+		return fmt.Errorf("tenant: entering the tenant context: %w", err)
+	}
+	return nil
 }
 
 // results are the results of the statements after the settings statement,
