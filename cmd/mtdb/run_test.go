@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,8 +17,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mtdb/mtdb/internal/auth"
+	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/httpapi"
 	"github.com/mtdb/mtdb/internal/pgtest"
+	"github.com/mtdb/mtdb/migrations"
 )
 
 func fakeEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -51,6 +54,8 @@ func TestBadConfigurationExitsTwo(t *testing.T) {
 		{"token without tenant", nil, []string{"token", "--role", "member"}, "--tenant"},
 		{"dev outside development", map[string]string{"ENVIRONMENT": "staging", "JWT_SECRET_KEY": strings.Repeat("k", 32), "DATABASE_URL": "postgres://db/mtdb"}, []string{"dev"}, "ENVIRONMENT"},
 		{"migrate without subcommand", nil, []string{"migrate"}, "apply"},
+		{"check with an argument", nil, []string{"check", "now"}, `unexpected argument "now"`},
+		{"migrate apply with an argument", nil, []string{"migrate", "apply", "everything"}, `unexpected argument "everything"`},
 		{"migrate apply with an unparseable --url", nil, []string{"migrate", "apply", "--url", "not a url"}, "--url"},
 		{"migrate status with an unparseable --url", nil, []string{"migrate", "status", "--url", "postgres://h:notaport/db"}, "--url"},
 	}
@@ -441,5 +446,41 @@ func TestServeOpsListener(t *testing.T) {
 	}
 	if status(opsPort, "/metrics") != 0 {
 		t.Error("the ops listener still answers after serve returned")
+	}
+}
+
+func TestHelpListsEverySetting(t *testing.T) {
+	code, out, _ := runCmd(t, nil, "help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	for _, s := range config.Docs() {
+		if !strings.Contains(out, s.Env) {
+			t.Errorf("help does not list %s", s.Env)
+		}
+	}
+}
+
+// A database that has tables but no revisions is refused until
+// --baseline names the version its schema is at.
+func TestMigrateApplyBaseline(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db := pgtest.Empty(t)
+	if _, err := db.OwnerPool(t).Exec(context.Background(), `CREATE TABLE legacy (id int)`); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCmd(t, nil, "migrate", "apply", "--url", db.OwnerURL); code != 1 || !strings.Contains(stderr, "baseline") {
+		t.Fatalf("apply on a database with tables: exit %d, %q; want 1 and a word on --baseline", code, stderr)
+	}
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("embedded migrations: %v %v", files, err)
+	}
+	last, _, _ := strings.Cut(files[len(files)-1], "_")
+	if code, out, stderr := runCmd(t, nil, "migrate", "apply", "--url", db.OwnerURL, "--baseline", last); code != 0 {
+		t.Fatalf("apply --baseline %s: exit %d, %q %q", last, code, out, stderr)
+	}
+	if code, out, _ := runCmd(t, nil, "migrate", "status", "--url", db.OwnerURL); code != 0 || lastLine(out) != "pending: 0" {
+		t.Fatalf("status after the baseline: exit %d, %q", code, out)
 	}
 }

@@ -189,3 +189,18 @@ func TestTxModeNoneKeepsAppliedStatements(t *testing.T) {
 		t.Fatalf("txmode none: table kept %v, failed revision %+v", kept, st.Failed)
 	}
 }
+
+func TestReportSummary(t *testing.T) {
+	for _, tc := range []struct {
+		rep  migrate.Report
+		want string
+	}{
+		{migrate.Report{}, "up to date at version none"},
+		{migrate.Report{From: "1", Current: "1"}, "up to date at version 1"},
+		{migrate.Report{Current: "2", Applied: []migrate.AppliedFile{{Version: "1"}, {Version: "2"}}}, "applied 2 file(s): none -> 2"},
+	} {
+		if got := tc.rep.String(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.rep, got, tc.want)
+		}
+	}
+}
