@@ -59,8 +59,9 @@ lint: ## go vet and staticcheck
 # packages pgtest and servicetest (imported by the tests of many packages,
 # so they cannot be _test.go files) and the seams that tests of other
 # packages use (httpapi.Server.Echo adds test routes; localpg.Cluster.Port
-# and HBAFile restart and reconfigure a test cluster).
-DEADCODE_TEST_SUPPORT := ^internal/(pgtest|servicetest)/|: unreachable func: (Server\.Echo|Cluster\.Port|Cluster\.HBAFile)$$
+# and HBAFile restart and reconfigure a test cluster; StartReplica, with its
+# helper tool, makes the streaming replica of the read-replica test).
+DEADCODE_TEST_SUPPORT := ^internal/(pgtest|servicetest)/|: unreachable func: (Server\.Echo|Cluster\.Port|Cluster\.HBAFile|Cluster\.StartReplica|Cluster\.tool)$$
 deadcode: ## unreachable functions (golang.org/x/tools/cmd/deadcode), outside ent/
 	@tmp=$$(mktemp); trap 'rm -f $$tmp' EXIT; \
 	  $(GO) tool deadcode -test ./... > $$tmp || exit 1; \

@@ -70,15 +70,18 @@ func (e *cmdEnv) openConfigured(ctx context.Context, fs *pflag.FlagSet, file str
 // openDatabase opens the pool for cfg (lazily: it does not connect).
 func openDatabase(ctx context.Context, cfg *config.Config) (*database.DB, error) {
 	return database.Open(ctx, database.Options{
-		URL:              cfg.DatabaseURL,
-		MaxConns:         cfg.Database.MaxConns,
-		MinConns:         cfg.Database.MinConns,
-		MaxConnLifetime:  cfg.Database.MaxConnLifetime,
-		MaxConnIdleTime:  cfg.Database.MaxConnIdleTime,
-		ConnectTimeout:   cfg.Database.ConnectTimeout,
-		AcquireTimeout:   cfg.Database.AcquireTimeout,
-		StatementTimeout: cfg.Database.StatementTimeout,
-		SettingsMode:     tenant.SettingsMode(cfg.Database.SettingsMode),
+		URL:               cfg.DatabaseURL,
+		MaxConns:          cfg.Database.MaxConns,
+		MinConns:          cfg.Database.MinConns,
+		MaxConnLifetime:   cfg.Database.MaxConnLifetime,
+		MaxConnIdleTime:   cfg.Database.MaxConnIdleTime,
+		ConnectTimeout:    cfg.Database.ConnectTimeout,
+		AcquireTimeout:    cfg.Database.AcquireTimeout,
+		StatementTimeout:  cfg.Database.StatementTimeout,
+		SettingsMode:      tenant.SettingsMode(cfg.Database.SettingsMode),
+		ReadURL:           cfg.Database.ReadURL,
+		ReadMaxLag:        cfg.Database.ReadMaxLag,
+		ReadProbeInterval: cfg.Database.ReadProbeInterval,
 	})
 }
 
@@ -147,7 +150,7 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 	defer func() { stopLoop(); <-keysDone }() // the last last_used_at batch is written before the pool closes
 
 	srv, err := httpapi.NewServer(cfg, log, httpapi.Deps{
-		Version: e.version, Health: checker, Pool: db.Pool, Verifier: verifier, Ent: db.Ent,
+		Version: e.version, Health: checker, Pool: db.Pool, Replica: db.Replica, Verifier: verifier, Ent: db.Ent,
 		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent),
 		APIKeys: apikeys.NewService(db.Ent), APIKeyAuth: apiKeyAuth,
 	})
@@ -170,6 +173,14 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 		}
 	}
 	go checker.Run(loopCtx)
+	if db.Replica != nil {
+		// Reads go to the replica once a probe finds it up and close
+		// enough behind the primary; until then, and whenever it is not,
+		// to the primary.
+		log.Info("read replica configured: GET requests read from it while its lag is within the maximum",
+			"max_lag", cfg.Database.ReadMaxLag.String(), "probe_interval", cfg.Database.ReadProbeInterval.String())
+		go db.Replica.Run(loopCtx)
+	}
 	defer startAuditPrune(loopCtx, cfg, log)()
 
 	errc := make(chan error, 2)

@@ -152,6 +152,10 @@ type DatabaseConfig struct {
 	AcquireTimeout   time.Duration // waiting for a pooled connection; past it → 503
 	StatementTimeout time.Duration // per-statement budget inside request transactions
 	SettingsMode     string        // set_config or set_local (DATABASE_SETTINGS_MODE)
+
+	ReadURL           string        // streaming replica for GET requests' reads (DATABASE_READ_URL); "" none
+	ReadMaxLag        time.Duration // replica lag beyond which reads go to the primary
+	ReadProbeInterval time.Duration // how often the replica's lag is measured
 }
 
 // HealthConfig holds the background self-check settings.

@@ -126,6 +126,12 @@ var settings = []setting{
 	{key: "database.statement_timeout", def: "10s", desc: "per statement inside a request; past it 504",
 		field: func(c *Config) any { return &c.Database.StatementTimeout }},
 
+	{key: "database.read_url", mask: maskedURL, desc: "PostgreSQL URL of a streaming replica for the reads of GET requests; none when unset",
+		field: func(c *Config) any { return &c.Database.ReadURL }},
+	{key: "database.read_max_lag", def: "10s", desc: "how far the read replica may be behind the primary before reads go to the primary",
+		field: func(c *Config) any { return &c.Database.ReadMaxLag }},
+	{key: "database.read_probe_interval", def: "1s", desc: "how often the read replica's state and lag are measured",
+		field: func(c *Config) any { return &c.Database.ReadProbeInterval }},
 	{key: "database.settings_mode", def: "set_config", oneOf: []string{"set_config", "set_local"},
 		desc:  "how each transaction's tenant settings are sent: set_config (one bound statement) or set_local (SET LOCAL, forwarded by Citus)",
 		field: func(c *Config) any { return &c.Database.SettingsMode }},

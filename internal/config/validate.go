@@ -51,6 +51,11 @@ func (c *Config) validate() error {
 	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
 		return settingErr("database_url", "%v", err)
 	}
+	if c.Database.ReadURL != "" {
+		if err := checkDatabaseURL(c.Database.ReadURL); err != nil {
+			return settingErr("database.read_url", "%v", err)
+		}
+	}
 	if c.MigrationDatabaseURL != "" {
 		if err := checkDatabaseURL(c.MigrationDatabaseURL); err != nil {
 			return settingErr("migration_database_url", "%v", err)

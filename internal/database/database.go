@@ -45,6 +45,16 @@ type Options struct {
 	// SettingsMode says how each transaction's settings are sent
 	// (DATABASE_SETTINGS_MODE); "" is tenant.SetConfig.
 	SettingsMode tenant.SettingsMode
+	// ReadURL, when set, is a streaming replica of URL for the read-only
+	// work of GET requests (DATABASE_READ_URL; see Replica). It gets the
+	// same pool settings.
+	ReadURL string
+	// ReadMaxLag is how far the replica may be behind before reads go to
+	// the primary (DATABASE_READ_MAX_LAG; default DefaultReadMaxLag).
+	ReadMaxLag time.Duration
+	// ReadProbeInterval is how often the replica's state and lag are
+	// measured (default DefaultReadProbeInterval); run Replica.Run.
+	ReadProbeInterval time.Duration
 	// Tracer, when set, sees every statement of every pooled connection
 	// (the benchmark counts round trips per request with it).
 	Tracer pgx.QueryTracer
@@ -59,6 +69,9 @@ type DB struct {
 	// request transactions: see Driver), for the rare raw statement: it
 	// runs in the tenant context of ctx like everything else.
 	Driver dialect.Driver
+	// Replica is the read replica (Options.ReadURL), nil without one. Its
+	// Run must be running for reads to go there.
+	Replica *Replica
 }
 
 // ErrAcquireTimeout is returned (wrapped) when no pooled connection became
@@ -72,9 +85,43 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if _, err := tenant.ParseSettingsMode(string(opts.SettingsMode)); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	cfg, err := pgxpool.ParseConfig(opts.URL)
+	pool, sqlDB, err := openPool(ctx, opts.URL, opts)
 	if err != nil {
-		return nil, fmt.Errorf("database: invalid database URL: %w", err)
+		return nil, err
+	}
+	newDriver := func(db *sql.DB) dialect.Driver {
+		return tenant.NewDriver(db, tenant.DriverOptions{
+			StatementTimeout: opts.StatementTimeout,
+			SettingsMode:     opts.SettingsMode,
+		})
+	}
+	drv := Driver{Driver: newDriver(sqlDB)}
+	var replica *Replica
+	if opts.ReadURL != "" {
+		rpool, rsql, err := openPool(ctx, opts.ReadURL, opts)
+		if err != nil {
+			_ = sqlDB.Close()
+			pool.Close()
+			return nil, fmt.Errorf("database: read replica: %w", err)
+		}
+		replica = newReplica(rpool, rsql, newDriver(rsql), pool, opts.ReadMaxLag, opts.ReadProbeInterval)
+		drv.replica = replica
+	}
+	return &DB{
+		Pool:    pool,
+		SQL:     sqlDB,
+		Ent:     ent.NewClient(ent.Driver(drv)),
+		Driver:  drv,
+		Replica: replica,
+	}, nil
+}
+
+// openPool builds the pool for url with opts' pool settings, and the
+// database/sql handle over it.
+func openPool(ctx context.Context, url string, opts Options) (*pgxpool.Pool, *sql.DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("database: invalid database URL: %w", err)
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
@@ -83,7 +130,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		cfg.MinConns = opts.MinConns
 	}
 	if opts.MinConns > cfg.MaxConns {
-		return nil, fmt.Errorf("database: min conns (%d) exceeds max conns (%d)", opts.MinConns, cfg.MaxConns)
+		return nil, nil, fmt.Errorf("database: min conns (%d) exceeds max conns (%d)", opts.MinConns, cfg.MaxConns)
 	}
 	if opts.MaxConnLifetime > 0 {
 		cfg.MaxConnLifetime = opts.MaxConnLifetime
@@ -99,7 +146,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("database: creating pool: %w", err)
+		return nil, nil, fmt.Errorf("database: creating pool: %w", err)
 	}
 	// stdlib.OpenDBFromPool, with the acquire bound added to its connector:
 	// database/sql keeps no idle connections of its own, every one comes
@@ -109,22 +156,17 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		timeout:   opts.AcquireTimeout,
 	})
 	sqlDB.SetMaxIdleConns(0)
-	drv := Driver{tenant.NewDriver(sqlDB, tenant.DriverOptions{
-		StatementTimeout: opts.StatementTimeout,
-		SettingsMode:     opts.SettingsMode,
-	})}
-	return &DB{
-		Pool:   pool,
-		SQL:    sqlDB,
-		Ent:    ent.NewClient(ent.Driver(drv)),
-		Driver: drv,
-	}, nil
+	return pool, sqlDB, nil
 }
 
 // Close closes the ent client, the database/sql handle and the pool.
 func (db *DB) Close() {
 	_ = db.Ent.Close() // closes db.SQL
 	db.Pool.Close()
+	if db.Replica != nil {
+		_ = db.Replica.SQL.Close()
+		db.Replica.Pool.Close()
+	}
 }
 
 // acquireConnector bounds the time database/sql waits for a pooled

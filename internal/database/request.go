@@ -110,9 +110,12 @@ func (r *RequestTx) Rollback() error {
 
 // Driver is the driver of DB.Ent: the tenant driver, with statements
 // outside a transaction retried like WithTx transactions (Retry), and
-// everything inside a request transaction routed to it.
+// everything inside a request transaction routed to it. With a read
+// replica, the read-only work of contexts that allow it goes there while
+// it is usable (replica.go, route.go).
 type Driver struct {
 	dialect.Driver
+	replica *Replica // nil: none
 }
 
 // Exec runs a statement: in the request transaction, or in its own
@@ -124,6 +127,14 @@ func (d Driver) Exec(ctx context.Context, query string, args, v any) error {
 			return err
 		}
 		return tx.Exec(ctx, query, args, v)
+	}
+	if rep := d.route(ctx); rep != nil {
+		err := rep.drv.Exec(ctx, query, args, v)
+		if !rep.fallback(ctx, err) {
+			rep.count(true)
+			return err
+		}
+		rep.count(false)
 	}
 	return Retry(ctx, func() error { return d.Driver.Exec(ctx, query, args, v) })
 }
@@ -138,6 +149,14 @@ func (d Driver) Query(ctx context.Context, query string, args, v any) error {
 			return err
 		}
 		return tx.Query(ctx, query, args, v)
+	}
+	if rep := d.route(ctx); rep != nil {
+		err := rep.drv.Query(ctx, query, args, v)
+		if !rep.fallback(ctx, err) {
+			rep.count(true)
+			return err
+		}
+		rep.count(false)
 	}
 	return Retry(ctx, func() error { return d.Driver.Query(ctx, query, args, v) })
 }
@@ -155,11 +174,26 @@ func (d Driver) BeginTx(ctx context.Context, opts *stdsql.TxOptions) (dialect.Tx
 		}
 		return joinedTx{Tx: tx, r: r}, nil
 	}
-	b, ok := d.Driver.(interface {
+	if rep := d.route(ctx); rep != nil {
+		tx, err := beginTx(ctx, rep.drv, opts)
+		if err == nil {
+			return &replicaTx{Tx: tx, ctx: ctx, opts: opts, primary: d.Driver, rep: rep}, nil
+		}
+		if !rep.fallback(ctx, err) {
+			return nil, err
+		}
+		rep.count(false)
+	}
+	return beginTx(ctx, d.Driver, opts)
+}
+
+// beginTx begins a transaction of drv with opts.
+func beginTx(ctx context.Context, drv dialect.Driver, opts *stdsql.TxOptions) (dialect.Tx, error) {
+	b, ok := drv.(interface {
 		BeginTx(context.Context, *stdsql.TxOptions) (dialect.Tx, error)
 	})
 	if !ok {
-		return nil, fmt.Errorf("database: driver %T cannot begin transactions with options", d.Driver)
+		return nil, fmt.Errorf("database: driver %T cannot begin transactions with options", drv)
 	}
 	return b.BeginTx(ctx, opts)
 }

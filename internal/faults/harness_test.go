@@ -81,6 +81,8 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 		MaxConnLifetime: cfg.Database.MaxConnLifetime, MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
 		ConnectTimeout: cfg.Database.ConnectTimeout, AcquireTimeout: cfg.Database.AcquireTimeout,
 		StatementTimeout: cfg.Database.StatementTimeout,
+		SettingsMode:     tenant.SettingsMode(cfg.Database.SettingsMode),
+		ReadURL:          cfg.Database.ReadURL, ReadMaxLag: cfg.Database.ReadMaxLag, ReadProbeInterval: cfg.Database.ReadProbeInterval,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +102,7 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := httpapi.NewServer(cfg, log, httpapi.Deps{Health: checker, Pool: db.Pool, Ent: db.Ent, Verifier: v, Version: "faults",
+	srv, err := httpapi.NewServer(cfg, log, httpapi.Deps{Health: checker, Pool: db.Pool, Replica: db.Replica, Ent: db.Ent, Verifier: v, Version: "faults",
 		Tenants: tenants.NewService(db.Ent), Users: users.NewService(db.Ent), Projects: projects.NewService(db.Ent), Audit: audit.NewService(db.Ent),
 		APIKeys: apikeys.NewService(db.Ent), APIKeyAuth: apikeys.NewAuthenticator(db.Ent, log)})
 	if err != nil {
@@ -112,6 +114,9 @@ func startService(t *testing.T, dbURL string, env map[string]string) *service {
 	}
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	go checker.Run(loopCtx)
+	if db.Replica != nil {
+		go db.Replica.Run(loopCtx)
+	}
 	s := &service{
 		t: t, base: "http://" + ln.Addr().String(), srv: srv, db: db, checker: checker, cfg: cfg,
 		served: make(chan error, 1), stopLoop: stopLoop,

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mtdb/mtdb/internal/admission"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/health"
 )
 
@@ -36,6 +37,7 @@ type detailedResponse struct {
 	Failing       []string                 `json:"failing,omitempty"`
 	Pool          *poolStats               `json:"pool"`
 	Admission     *admission.Stats         `json:"admission,omitempty"` // the effective limit on tenant requests in flight
+	Replica       *database.ReplicaStatus  `json:"replica,omitempty"`   // the read replica, when configured (never a failing check)
 	UptimeSeconds float64                  `json:"uptime_seconds"`
 	Version       string                   `json:"version"`
 }
@@ -66,6 +68,7 @@ func (s *Server) healthDetailed(c echo.Context) error {
 		}
 	}
 	resp.Admission = s.admissionStats()
+	resp.Replica = s.replicaStatus()
 	if p := s.deps.Pool; p != nil {
 		st := p.Stat()
 		resp.Pool = &poolStats{
@@ -95,11 +98,26 @@ func (s *Server) healthDatabase(c echo.Context) error {
 // GET /api/v1/health/readiness
 func (s *Server) healthReadiness(c echo.Context) error {
 	ok, reasons := s.deps.Health.Readiness(c.Request().Context())
+	resp := map[string]any{"status": "ready"}
+	if st := s.replicaStatus(); st != nil {
+		// Reported, never a reason: reads fall back to the primary.
+		resp["replica"] = st
+	}
 	if !ok {
 		c.Response().Header().Set("Retry-After", "5")
-		return noStore(c).JSON(http.StatusServiceUnavailable, map[string]any{"status": "not_ready", "reasons": reasons})
+		resp["status"], resp["reasons"] = "not_ready", reasons
+		return noStore(c).JSON(http.StatusServiceUnavailable, resp)
 	}
-	return noStore(c).JSON(http.StatusOK, map[string]string{"status": "ready"})
+	return noStore(c).JSON(http.StatusOK, resp)
+}
+
+// replicaStatus returns the read replica's state, nil without one.
+func (s *Server) replicaStatus() *database.ReplicaStatus {
+	if s.deps.Replica == nil {
+		return nil
+	}
+	st := s.deps.Replica.Status()
+	return &st
 }
 
 // GET /api/v1/health/liveness: never touches the database.

@@ -61,7 +61,7 @@ func (m *metrics) routeLabel(route string) string {
 	return unmatchedRoute
 }
 
-func newMetrics(pool *pgxpool.Pool) *metrics {
+func newMetrics(pool *pgxpool.Pool, replica *database.Replica) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -87,7 +87,49 @@ func newMetrics(pool *pgxpool.Pool) *metrics {
 	if pool != nil {
 		m.reg.MustRegister(poolCollector{pool})
 	}
+	if replica != nil {
+		m.reg.MustRegister(replicaCollector{replica})
+	}
 	return m
+}
+
+// replicaCollector exports the read replica's state and the reads by
+// target at scrape time.
+type replicaCollector struct{ r *database.Replica }
+
+var replicaDescs = struct {
+	reads, fallbacks, up, lag *prometheus.Desc
+}{
+	reads: prometheus.NewDesc("mtdb_db_reads_total",
+		"Reads of GET requests (statements or transactions) by where they ran: primary or replica.", []string{"target"}, nil),
+	fallbacks: prometheus.NewDesc("mtdb_db_replica_fallbacks_total",
+		"Reads the replica failed (unavailable, recovery conflict, unknown tenant) that then ran on the primary.", nil, nil),
+	up: prometheus.NewDesc("mtdb_db_replica_serving",
+		"1 while reads go to the read replica (reachable, lag within DATABASE_READ_MAX_LAG), else 0.", nil, nil),
+	lag: prometheus.NewDesc("mtdb_db_replica_lag_seconds",
+		"The read replica's lag behind the primary at the last probe (absent while unknown).", nil, nil),
+}
+
+func (c replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- replicaDescs.reads
+	ch <- replicaDescs.fallbacks
+	ch <- replicaDescs.up
+	ch <- replicaDescs.lag
+}
+
+func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.r.Reads()
+	ch <- prometheus.MustNewConstMetric(replicaDescs.reads, prometheus.CounterValue, float64(n.Primary), "primary")
+	ch <- prometheus.MustNewConstMetric(replicaDescs.reads, prometheus.CounterValue, float64(n.Replica), "replica")
+	ch <- prometheus.MustNewConstMetric(replicaDescs.fallbacks, prometheus.CounterValue, float64(n.Fallbacks))
+	serving := 0.0
+	if c.r.Usable() {
+		serving = 1
+	}
+	ch <- prometheus.MustNewConstMetric(replicaDescs.up, prometheus.GaugeValue, serving)
+	if st := c.r.Status(); st.LagSeconds != nil {
+		ch <- prometheus.MustNewConstMetric(replicaDescs.lag, prometheus.GaugeValue, *st.LagSeconds)
+	}
 }
 
 // knowRoutes sets the route templates that are label values. It runs once,

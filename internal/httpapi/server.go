@@ -25,6 +25,7 @@ import (
 	"github.com/mtdb/mtdb/internal/audit"
 	"github.com/mtdb/mtdb/internal/auth"
 	"github.com/mtdb/mtdb/internal/config"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/health"
 	"github.com/mtdb/mtdb/internal/idempotency"
 	"github.com/mtdb/mtdb/internal/projects"
@@ -44,6 +45,10 @@ type Deps struct {
 	Health *health.Checker
 	// Pool is exported in /metrics and /health/detailed.
 	Pool *pgxpool.Pool
+	// Replica is the read replica (DATABASE_READ_URL), nil without one:
+	// readiness and detailed health report it (it never makes them fail:
+	// reads fall back to the primary), /metrics counts reads by target.
+	Replica *database.Replica
 	// Verifier checks bearer tokens on the tenant endpoints.
 	Verifier *auth.Verifier
 	// Tenants, Users and Projects are the domain services behind the
@@ -115,7 +120,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, deps Deps) (*Server, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, deps: deps, metrics: newMetrics(deps.Pool), started: time.Now(), admission: ctl}
+	s := &Server{cfg: cfg, log: log, deps: deps, metrics: newMetrics(deps.Pool, deps.Replica), started: time.Now(), admission: ctl}
 	s.purgeCtx, s.stopPurge = context.WithCancel(context.Background())
 	s.metrics.admission = newAdmissionMetrics(s.metrics.reg)
 	if s.admission != nil {

@@ -66,6 +66,7 @@ func TenantContext(v auth.Authenticator, authRequired bool, reach Reach) echo.Mi
 				return err
 			}
 			tc.ReadOnly = req.Method == http.MethodGet || req.Method == http.MethodHead
+			tc.ReplicaOK = tc.ReadOnly // reads of GET and HEAD may come from a read replica (DATABASE_READ_URL)
 			tc.RequestID = requestID(c)
 			if tc.HasTenant() {
 				c.Set(ContextKeyTenantID, tc.TenantID.String())

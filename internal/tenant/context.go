@@ -95,11 +95,26 @@ type Context struct {
 	// RequestID is the HTTP request's X-Request-ID (empty outside a
 	// request), set as app.request_id for auditing.
 	RequestID string
+	// ReplicaOK lets the read-only transactions of this context run on a
+	// read replica (DATABASE_READ_URL), whose data may lag the primary by
+	// up to DATABASE_READ_MAX_LAG: set for GET and HEAD requests only. A
+	// context that began a transaction that may write (ReadOnly false)
+	// stays on the primary from then on (StickToPrimary).
+	ReplicaOK bool
 
-	// checked, shared by the copies of one request's Context (see With),
-	// records that a transaction sent the settings statement, and with it
-	// the tenant reach check, whose outcome its caller then received.
-	checked *atomic.Bool
+	// shared is shared by the copies of one request's Context (see With).
+	shared *shared
+}
+
+// shared is the state of one request's Context that all its copies see.
+type shared struct {
+	// checked records that a transaction sent the settings statement, and
+	// with it the tenant reach check, whose outcome its caller then
+	// received.
+	checked atomic.Bool
+	// primary records that a transaction that may write began: later
+	// reads of the request go to the primary too (they must see it).
+	primary atomic.Bool
 }
 
 // HasTenant reports whether a tenant is set.
@@ -109,8 +124,8 @@ type ctxKey struct{}
 
 // With returns a copy of ctx carrying c.
 func With(ctx context.Context, c Context) context.Context {
-	if c.checked == nil {
-		c.checked = new(atomic.Bool)
+	if c.shared == nil {
+		c.shared = new(shared)
 	}
 	return context.WithValue(ctx, ctxKey{}, c)
 }
@@ -119,14 +134,26 @@ func With(ctx context.Context, c Context) context.Context {
 // statement, and with it the tenant reach check: its caller got
 // ErrUnreachable if the check failed. A request that did no database work
 // is not checked yet.
-func (c Context) Checked() bool { return c.checked != nil && c.checked.Load() }
+func (c Context) Checked() bool { return c.shared != nil && c.shared.checked.Load() }
 
 // markChecked records that the settings statement is being sent.
 func (c Context) markChecked() {
-	if c.checked != nil {
-		c.checked.Store(true)
+	if c.shared != nil {
+		c.shared.checked.Store(true)
 	}
 }
+
+// StickToPrimary records that the request began a transaction that may
+// write: from now on all its transactions, in every copy of c, run on the
+// primary (OnPrimary).
+func (c Context) StickToPrimary() {
+	if c.shared != nil {
+		c.shared.primary.Store(true)
+	}
+}
+
+// OnPrimary reports whether StickToPrimary was called for this request.
+func (c Context) OnPrimary() bool { return c.shared != nil && c.shared.primary.Load() }
 
 // From returns the tenant context carried by ctx, and whether there is one.
 func From(ctx context.Context) (Context, bool) {
