@@ -39,7 +39,7 @@ func (s *Service) List(ctx context.Context, p ListParams) (database.Result[*ent.
 	case TypeParent, TypeSubsidiary:
 		preds = append(preds, enttenant.TenantTypeEQ(enttenant.TenantType(p.Type)))
 	default:
-		return database.Result[*ent.Tenant]{}, errs.Invalid("tenant_type", "must be parent or subsidiary")
+		return database.Result[*ent.Tenant]{}, errs.Invalid("tenant_type", badType)
 	}
 	res, err := database.ListPage(ctx, s.client, database.List[*ent.Tenant]{
 		Table: enttenant.Table, Filtered: true, Where: database.Where(preds),

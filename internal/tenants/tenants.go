@@ -28,6 +28,9 @@ const (
 	TypeSubsidiary = "subsidiary"
 )
 
+// badType is what is wrong with any other tenant_type.
+const badType = "must be parent or subsidiary"
+
 // MaxNameLen is the longest tenant name, in characters.
 const MaxNameLen = 200
 
@@ -90,7 +93,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Tenant, erro
 	case "":
 		bad["tenant_type"] = "is required"
 	default:
-		bad["tenant_type"] = "must be parent or subsidiary"
+		bad["tenant_type"] = badType
 	}
 	if err := errs.Fields(bad); err != nil {
 		return nil, err
