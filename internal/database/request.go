@@ -118,47 +118,38 @@ type Driver struct {
 	replica *Replica // nil: none
 }
 
-// Exec runs a statement: in the request transaction, or in its own
-// implicit transaction, retried when Retryable.
+// Exec runs a statement (see send).
 func (d Driver) Exec(ctx context.Context, query string, args, v any) error {
-	if r := requestFrom(ctx); r != nil {
-		tx, err := r.get(d.Driver)
-		if err != nil {
-			return err
-		}
-		return tx.Exec(ctx, query, args, v)
-	}
-	if rep := d.route(ctx); rep != nil {
-		err := rep.drv.Exec(ctx, query, args, v)
-		if !rep.fallback(ctx, err) {
-			rep.count(true)
-			return err
-		}
-		rep.count(false)
-	}
-	return Retry(ctx, func() error { return d.Driver.Exec(ctx, query, args, v) })
+	return d.send(ctx, func(eq dialect.ExecQuerier) error { return eq.Exec(ctx, query, args, v) })
 }
 
-// Query runs a query: in the request transaction, or in its own implicit
-// transaction, retried when Retryable (the tenant driver reads the rows of
-// an implicit transaction before it ends).
+// Query runs a query (see send; the tenant driver reads the rows of an
+// implicit transaction before it ends).
 func (d Driver) Query(ctx context.Context, query string, args, v any) error {
+	return d.send(ctx, func(eq dialect.ExecQuerier) error { return eq.Query(ctx, query, args, v) })
+}
+
+// send runs one statement, op: in the request transaction; else on the
+// replica when the request may read there (falling back to the primary on
+// replica trouble); else in its own implicit transaction on the primary,
+// retried when Retryable.
+func (d Driver) send(ctx context.Context, op func(dialect.ExecQuerier) error) error {
 	if r := requestFrom(ctx); r != nil {
 		tx, err := r.get(d.Driver)
 		if err != nil {
 			return err
 		}
-		return tx.Query(ctx, query, args, v)
+		return op(tx)
 	}
 	if rep := d.route(ctx); rep != nil {
-		err := rep.drv.Query(ctx, query, args, v)
+		err := op(rep.drv)
 		if !rep.fallback(ctx, err) {
 			rep.count(true)
 			return err
 		}
 		rep.count(false)
 	}
-	return Retry(ctx, func() error { return d.Driver.Query(ctx, query, args, v) })
+	return Retry(ctx, func() error { return op(d.Driver) })
 }
 
 // Tx begins a transaction, or joins the request transaction.
