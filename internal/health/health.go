@@ -117,6 +117,16 @@ func (c *Checker) SetShuttingDown() { c.shutdown.Store(true) }
 // ShuttingDown reports whether SetShuttingDown was called.
 func (c *Checker) ShuttingDown() bool { return c.shutdown.Load() }
 
+// DatabaseFailed tells the checker that a request found the database
+// unavailable: the shared ping is forgotten, so the next readiness probe
+// pings afresh instead of repeating an "up" up to PingTTL old. Under load
+// an outage then shows in readiness at once, not a PingTTL later.
+func (c *Checker) DatabaseFailed() {
+	c.mu.Lock()
+	c.pingAt = time.Time{}
+	c.mu.Unlock()
+}
+
 // Database returns the result of a database ping no older than PingTTL: up
 // with latency_ms, or down with a sanitised error. Concurrent callers
 // share one ping, which runs apart from their contexts (one caller

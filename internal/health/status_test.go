@@ -109,3 +109,21 @@ func TestStatusUnknownRetriesAreRateLimited(t *testing.T) {
 		t.Fatalf("20 readiness requests with the RLS status unknown ran the RLS check %d times, want 1", r)
 	}
 }
+
+// TestDatabaseFailedForgetsThePing: the shared ping answers every caller
+// for PingTTL, but once a request reports the database unavailable the
+// next caller pings afresh (readiness shows an outage at once under load).
+func TestDatabaseFailedForgetsThePing(t *testing.T) {
+	c := newCountedChecker(t, nil)
+	ctx := context.Background()
+	c.Database(ctx)
+	c.Database(ctx)
+	if p := c.pings.Load(); p != 1 {
+		t.Fatalf("two calls within PingTTL ran %d pings, want 1", p)
+	}
+	c.DatabaseFailed()
+	c.Database(ctx)
+	if p := c.pings.Load(); p != 2 {
+		t.Fatalf("after DatabaseFailed: %d pings in all, want 2", p)
+	}
+}

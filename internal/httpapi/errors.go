@@ -157,6 +157,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 			// The database is unavailable: logged once, here, with its
 			// cause, and counted by cause.
 			s.metrics.unavailable.WithLabelValues(string(cause)).Inc()
+			s.deps.Health.DatabaseFailed()
 			attrs = append(attrs, "cause", string(cause))
 		}
 		s.log.Error("request failed", append(attrs, "err", err)...)
