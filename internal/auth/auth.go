@@ -94,11 +94,13 @@ func (c Claims) Validate() error {
 	return nil
 }
 
-// tokenClaims is the JSON form of a token's payload.
+// tokenClaims is the JSON form of a token's registered claims. The tenant
+// and the role are not among them: they are read from the payload through
+// the Mapping, wherever it says they are and in whatever shape it allows
+// (a role claim may be an array), so a "role" or "tenant_id" claim of
+// another shape is no reason to refuse a token.
 type tokenClaims struct {
 	jwt.RegisteredClaims
-	Role     string `json:"role"`
-	TenantID string `json:"tenant_id,omitempty"`
 }
 
 // Verifier checks bearer tokens. It is safe for concurrent use.

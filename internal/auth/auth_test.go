@@ -122,7 +122,7 @@ func TestVerifyRejects(t *testing.T) {
 		})), ErrInvalidClaims},
 		{"malformed tenant_id", v, mint(t, jwt.SigningMethodHS256, testSecret, payload(func(c jwt.MapClaims) { c["tenant_id"] = "acme" })), ErrInvalidClaims},
 		{"nil tenant_id", v, mint(t, jwt.SigningMethodHS256, testSecret, payload(func(c jwt.MapClaims) { c["tenant_id"] = uuid.Nil.String() })), ErrInvalidClaims},
-		{"numeric tenant_id", v, mint(t, jwt.SigningMethodHS256, testSecret, payload(func(c jwt.MapClaims) { c["tenant_id"] = 42 })), ErrMalformed},
+		{"numeric tenant_id", v, mint(t, jwt.SigningMethodHS256, testSecret, payload(func(c jwt.MapClaims) { c["tenant_id"] = 42 })), ErrInvalidClaims},
 		{"issuer missing", strict, mint(t, jwt.SigningMethodHS256, testSecret, payload(func(c jwt.MapClaims) { c["aud"] = "mtdb" })), ErrInvalidClaims},
 		{"issuer mismatch", strict, mint(t, jwt.SigningMethodHS256, testSecret, payload(good, func(c jwt.MapClaims) { c["iss"] = "evil" })), ErrInvalidClaims},
 		{"audience mismatch", strict, mint(t, jwt.SigningMethodHS256, testSecret, payload(good, func(c jwt.MapClaims) { c["aud"] = "other" })), ErrInvalidClaims},

@@ -123,6 +123,18 @@ func TestRecipes(t *testing.T) {
 			wantErr: ErrRole,
 		},
 		{
+			name:    "role claim as an array at the default path",
+			roleMap: "admin=tenant_admin,viewer=member",
+			payload: `{"sub":"x","tenant_id":"` + tid.String() + `","role":["viewer","admin"]}`,
+			want:    tenant.RoleTenantAdmin,
+		},
+		{
+			name:    "claims named role and tenant_id of other shapes beside the mapped paths",
+			mapping: Mapping{TenantClaim: "org.id", RoleClaim: "org.role"},
+			payload: `{"sub":"x","tenant_id":42,"role":{"name":"x"},"org":{"id":"` + tid.String() + `","role":"member"}}`,
+			want:    tenant.RoleMember,
+		},
+		{
 			name:    "role map set: an mtdb name that is not mapped is refused",
 			mapping: Mapping{},
 			roleMap: "admin=tenant_admin",

@@ -17,8 +17,8 @@ import (
 // write any claim. Claim names are therefore exact, and a header or payload
 // in which any object repeats a member name is refused.
 
-// UnmarshalJSON decodes the payload with exact claim names: "ROLE" is not
-// "role", and unknown names are ignored.
+// UnmarshalJSON decodes the registered claims with exact names: "EXP" is
+// not "exp", and other names are ignored.
 func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -27,7 +27,6 @@ func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 	for name, dst := range map[string]any{
 		"iss": &c.Issuer, "sub": &c.Subject, "aud": &c.Audience, "exp": &c.ExpiresAt,
 		"nbf": &c.NotBefore, "iat": &c.IssuedAt, "jti": &c.ID,
-		"role": &c.Role, "tenant_id": &c.TenantID,
 	} {
 		raw, ok := m[name]
 		if !ok {
