@@ -97,6 +97,7 @@ type KeySet struct {
 	mu         sync.Mutex
 	sources    []*source     // one per JWKS URL (discovery adds one)
 	lastForced time.Time     // last fetch caused by an unknown kid
+	forcing    chan struct{} // closed when that fetch ends; nil when none is in flight
 	next       time.Time     // next background refresh
 	wake       chan struct{} // signals Run that next moved
 }
@@ -383,15 +384,36 @@ func (ks *KeySet) empty() bool {
 }
 
 // refetchForUnknownKID refreshes all sources when the last such refresh is
-// at least RefetchInterval old; it reports whether it did.
+// at least RefetchInterval old; it reports whether the keys may have
+// changed since the caller looked. A caller that arrives while such a
+// refresh is in flight waits for it (within ctx) instead of failing: when
+// a provider starts signing with a new key, the requests that arrive
+// together with the first one carry the new kid too.
 func (ks *KeySet) refetchForUnknownKID(ctx context.Context) bool {
 	ks.mu.Lock()
+	if inFlight := ks.forcing; inFlight != nil {
+		ks.mu.Unlock()
+		select {
+		case <-inFlight:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	if time.Since(ks.lastForced) < ks.cfg.RefetchInterval {
 		ks.mu.Unlock()
 		return false
 	}
 	ks.lastForced = time.Now()
+	done := make(chan struct{})
+	ks.forcing = done
 	ks.mu.Unlock()
+	defer func() {
+		ks.mu.Lock()
+		ks.forcing = nil
+		ks.mu.Unlock()
+		close(done)
+	}()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*DefaultHTTPTimout)
 	defer cancel()
 	_ = ks.Refresh(rctx)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,7 +39,8 @@ type provider struct {
 	down         bool                     // answer 503
 	body         string                   // when set, served instead of the JWKS
 	cacheControl string
-	issuer       string // the discovery document's issuer ("" → the server URL)
+	issuer       string        // the discovery document's issuer ("" → the server URL)
+	gate         chan struct{} // when set, the JWKS is answered once it is closed
 	fetches      atomic.Int32
 }
 
@@ -48,6 +50,12 @@ func newProvider(t *testing.T) *provider {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		p.fetches.Add(1)
+		p.mu.Lock()
+		gate := p.gate
+		p.mu.Unlock()
+		if gate != nil {
+			<-gate
+		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.down {
@@ -307,6 +315,46 @@ func TestJWKSRotation(t *testing.T) {
 	_, _ = v.Verify(signed(t, "RS256", uuid.NewString(), newKey, claimsFor(tid)))
 	if got := p.fetches.Load() - before; got != 1 {
 		t.Fatalf("%d fetches after the interval, want 1", got)
+	}
+}
+
+// TestJWKSRotationUnderLoad: the provider starts signing with a new key
+// and many requests carry its kid at once. One fetch serves them all: the
+// requests that arrive while it is in flight wait for it instead of
+// getting 401.
+func TestJWKSRotationUnderLoad(t *testing.T) {
+	p := newProvider(t)
+	p.addKey("2026-1", "ES256")
+	ks := p.keySet(KeySetConfig{RefetchInterval: time.Hour})
+	if err := ks.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v := jwksVerifier(t, ks, Config{})
+	newKey := p.addKey("2026-2", "ES256")
+	gate := make(chan struct{})
+	p.set(func(p *provider) { p.gate = gate })
+	before := p.fetches.Load()
+	tokens := make([]string, 16)
+	for i := range tokens {
+		tokens[i] = signed(t, "ES256", "2026-2", newKey, jwt.MapClaims{
+			"sub": fmt.Sprint("client-", i), "role": "member", "tenant_id": uuid.NewString(), "exp": time.Now().Add(time.Hour).Unix()})
+	}
+	errc := make(chan error, len(tokens))
+	for _, tok := range tokens {
+		go func() {
+			_, err := v.Verify(tok)
+			errc <- err
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // let them arrive while the fetch hangs (not an assertion)
+	close(gate)
+	for range tokens {
+		if err := <-errc; err != nil {
+			t.Errorf("a token with the new kid during its fetch: %v", err)
+		}
+	}
+	if got := p.fetches.Load() - before; got != 1 {
+		t.Fatalf("%d fetches for the new kid, want 1", got)
 	}
 }
 
