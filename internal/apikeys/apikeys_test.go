@@ -226,3 +226,109 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupAttacks attacks the lookup design through the restricted role
+// mtdb_app, with no tenant and as another organisation: the flag the
+// SECURITY DEFINER functions raise for their owner's policies opens nothing
+// to mtdb_app when mtdb_app raises it itself; the authenticate function
+// answers nothing without the whole key, and leaves the flag down; the
+// touch function cannot move a key's last_used_at into the future nor read
+// anything back.
+func TestLookupAttacks(t *testing.T) {
+	w := newWorld(t)
+	victim := w.create(t, w.adminA, "victim", "tenant_admin")
+	other := w.create(t, w.adminB, "attacker", "tenant_admin")
+	ctx := context.Background()
+
+	type probe struct {
+		sql  string
+		args []any
+	}
+	scalar := func(tc tenant.Context, p ...probe) []string {
+		t.Helper()
+		var out []string
+		err := database.WithTx(tenant.With(ctx, tc), w.db.Ent, func(tx *ent.Tx) error {
+			for _, q := range p {
+				rows, err := tx.QueryContext(ctx, q.sql, q.args...)
+				if err != nil {
+					return err
+				}
+				n := 0
+				for rows.Next() {
+					n++
+					var s *string
+					if err := rows.Scan(&s); err != nil {
+						rows.Close()
+						return err
+					}
+					if s != nil {
+						out = append(out, *s)
+					} else {
+						out = append(out, "<null>")
+					}
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				if n == 0 {
+					out = append(out, "<no row>")
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	flagOn := probe{sql: `SELECT set_config('mtdb.api_key_definer', 'on', true)`}
+	for name, tc := range map[string]tenant.Context{
+		"no tenant":               {},
+		"another organisation":    {TenantID: w.B, HomeTenantID: w.B, Role: tenant.RoleTenantAdmin, UserID: "mallory"},
+		"platform without tenant": {Role: tenant.RolePlatformAdmin, UserID: "mallory"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := scalar(tc,
+				probe{sql: `SELECT current_user::text`},
+				flagOn,
+				probe{sql: `SELECT count(*)::text FROM api_keys WHERE tenant_id = $1`, args: []any{w.A}},
+				probe{sql: `WITH u AS (UPDATE api_keys SET name = 'owned' WHERE id = $1 RETURNING 1) SELECT count(*)::text FROM u`, args: []any{victim.ID}},
+				probe{sql: `WITH d AS (DELETE FROM api_keys WHERE id = $1 RETURNING 1) SELECT count(*)::text FROM d`, args: []any{victim.ID}},
+				probe{sql: `SELECT key_tenant_id::text FROM mtdb_api_key_authenticate($1, $2)`, args: []any{victim.Prefix, other.KeyHash}},
+				probe{sql: `SELECT key_tenant_id::text FROM mtdb_api_key_authenticate($1, NULL)`, args: []any{victim.Prefix}},
+				probe{sql: `SELECT key_tenant_id::text FROM mtdb_api_key_authenticate($1, $2)`, args: []any{other.Prefix, victim.KeyHash}},
+				probe{sql: `SELECT current_setting('mtdb.api_key_definer', true)`},
+			)
+			want := []string{tenant.AppRole, "on", "0", "0", "0", "<no row>", "<no row>", "<no row>", ""}
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("got  %q\nwant %q", got, want)
+			}
+			// The function's own flag is down again when it returns.
+			got = scalar(tc,
+				probe{sql: `SELECT key_role FROM mtdb_api_key_authenticate($1, $2)`, args: []any{victim.Prefix, victim.KeyHash}},
+				probe{sql: `SELECT coalesce(current_setting('mtdb.api_key_definer', true), '')`},
+				probe{sql: `SELECT count(*)::text FROM api_keys WHERE tenant_id = $1`, args: []any{w.A}},
+			)
+			if want := []string{"tenant_admin", "", "0"}; strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("after a lookup: got %q, want %q", got, want)
+			}
+			// touch: no future dates, nothing read back.
+			got = scalar(tc, probe{sql: `SELECT mtdb_api_keys_touch($1::uuid[], $2::timestamptz[])::text`,
+				args: []any{[]uuid.UUID{victim.ID}, []time.Time{time.Now().Add(24 * time.Hour)}}})
+			if len(got) != 1 || got[0] != "" && got[0] != "<null>" {
+				t.Fatalf("touch answered %q", got)
+			}
+		})
+	}
+	k, err := w.db.Ent.APIKey.Get(w.adminA, victim.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Name != "victim" || k.LastUsedAt != nil {
+		t.Fatalf("victim's key changed: name %q, last_used_at %v", k.Name, k.LastUsedAt)
+	}
+	if _, err := w.authn.Authenticate(ctx, victim.Key); err != nil {
+		t.Fatal(err)
+	}
+}
