@@ -43,6 +43,13 @@ func (e *cmdEnv) devCmd(ctx context.Context, args []string) error {
 	if !cfg.IsDevelopment() {
 		return &config.SettingError{Setting: "ENVIRONMENT", Problem: "mtdb dev only runs in development (use mtdb serve)"}
 	}
+	if *signKey != "" && !cfg.JWT.UsesJWKS() {
+		return usagef("dev: --sign-key: the server verifies such tokens only with JWT_JWKS_URL or JWT_OIDC_DISCOVERY naming the JWKS that holds its public half")
+	}
+	signer, err := newSigner(cfg, *signAlg, *signKey, *signKID) // before any work: a bad key fails at once
+	if err != nil {
+		return err
+	}
 	log := e.newLogger(cfg)
 
 	url := cfg.DatabaseURL
@@ -78,10 +85,6 @@ func (e *cmdEnv) devCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("applying migrations: %w", err)
 	}
 	log.Info("migrations applied", "files", len(rep.Applied), "version", rep.Current)
-	signer, err := newSigner(cfg, *signAlg, *signKey, *signKID)
-	if err != nil {
-		return err
-	}
 	if err := e.seedAndPrint(ctx, cfg, signer, log); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -18,9 +19,10 @@ import (
 	"github.com/MicahParks/jwkset"
 
 	"github.com/mtdb/mtdb/internal/auth"
+	"github.com/mtdb/mtdb/internal/tenant"
 )
 
-// TestTokenWithPEMKey mints an ES256 token from a PEM key with a claim
+// TestTokenWithPEMKey mints ES256 (PKCS#8) and RS256 (PKCS#1) tokens from PEM keys with a claim
 // mapping, and verifies it as the server would: through a JWKS on loopback.
 func TestTokenWithPEMKey(t *testing.T) {
 	dir := t.TempDir()
@@ -41,8 +43,21 @@ func TestTokenWithPEMKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An RSA key as PKCS#1 PEM ("RSA PRIVATE KEY"), for RS256.
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaFile := filepath.Join(dir, "rsa.pem")
+	if err := os.WriteFile(rsaFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rsaJWK, err := jwkset.NewJWKFromKey(&rsaKey.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "dev-rsa"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+		_ = json.NewEncoder(w).Encode(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal(), rsaJWK.Marshal()}})
 	}))
 	defer srv.Close()
 
@@ -67,6 +82,14 @@ func TestTokenWithPEMKey(t *testing.T) {
 	c, err := v.Verify(strings.TrimSpace(out))
 	if err != nil || string(c.Role) != "member" || c.TenantID.String() != tenantID {
 		t.Fatalf("token %q: claims %+v, err %v", out, c, err)
+	}
+	code, out, stderr = runCmd(t, env, "token", "--alg", "RS256", "--key", rsaFile, "--kid", "dev-rsa", "--role", "tenant_admin", "--tenant", tenantID, "--sub", "ops")
+	if code != 0 {
+		t.Fatalf("RS256: exit %d: %s", code, stderr)
+	}
+	c, err = v.Verify(strings.TrimSpace(out))
+	if err != nil || c.Role != tenant.RoleTenantAdmin || c.TenantID.String() != tenantID || c.Subject != "ops" {
+		t.Fatalf("RS256 token %q: claims %+v, err %v", out, c, err)
 	}
 
 	for name, args := range map[string][]string{
