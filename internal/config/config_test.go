@@ -71,6 +71,18 @@ func TestLoadRefuses(t *testing.T) {
 		{"negative rate limit", map[string]string{"RATE_LIMIT_REQUESTS_PER_SECOND": "-1"}, "RATE_LIMIT_REQUESTS_PER_SECOND"},
 		{"unparsable burst", map[string]string{"RATE_LIMIT_BURST": "many"}, "RATE_LIMIT_BURST"},
 		{"missing config file", map[string]string{"CONFIG_FILE": "/nonexistent/mtdb.yaml"}, "CONFIG_FILE"},
+		{"JWKS URL not http(s)", map[string]string{"JWT_JWKS_URL": "https://idp.example.com/jwks.json,ftp://idp.example.com/jwks"}, "JWT_JWKS_URL"},
+		{"OIDC discovery without issuer", map[string]string{"JWT_OIDC_DISCOVERY": "true"}, "JWT_OIDC_DISCOVERY"},
+		{"unparsable OIDC discovery", map[string]string{"JWT_OIDC_DISCOVERY": "sure"}, "JWT_OIDC_DISCOVERY"},
+		{"algorithm none", map[string]string{"JWT_ALGORITHMS": "HS256,none"}, "JWT_ALGORITHMS"},
+		{"asymmetric algorithm without JWKS", map[string]string{"JWT_ALGORITHMS": "RS256"}, "JWT_ALGORITHMS"},
+		{"HS256 without secret beside a JWKS", prod(map[string]string{"JWT_SECRET_KEY": "", "JWT_JWKS_URL": "https://idp.example.com/jwks.json", "JWT_ALGORITHMS": "HS256"}), "JWT_ALGORITHMS"},
+		{"empty claim path segment", map[string]string{"JWT_ROLE_CLAIM": "realm_access..roles"}, "JWT_ROLE_CLAIM"},
+		{"tenant claim path too deep", map[string]string{"JWT_TENANT_CLAIM": "a.b.c.d.e.f.g.h.i.j"}, "JWT_TENANT_CLAIM"},
+		{"role map to an unknown role", map[string]string{"JWT_ROLE_MAP": "admin=owner"}, "JWT_ROLE_MAP"},
+		{"role map naming a provider role twice", map[string]string{"JWT_ROLE_MAP": "admin=tenant_admin,admin=member"}, "JWT_ROLE_MAP"},
+		{"JWKS cache max below min", map[string]string{"JWT_JWKS_CACHE_MIN": "1h", "JWT_JWKS_CACHE_MAX": "5m"}, "JWT_JWKS_CACHE_MAX"},
+		{"zero refetch interval", map[string]string{"JWT_JWKS_REFETCH_INTERVAL": "0s"}, "JWT_JWKS_REFETCH_INTERVAL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -307,5 +319,35 @@ func TestCommandDefaults(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "config.yaml"), "server:\n  host: 10.1.1.1\n")
 	if cfg, err = Load(opts); err != nil || cfg.Server.Host != "10.1.1.1" {
 		t.Fatalf("the config file must rank above a command default: %v %v", cfg, err)
+	}
+}
+
+// TestIdentitySettings: the identity provider settings under the names the
+// README gives them; a JWKS alone suffices outside development.
+func TestIdentitySettings(t *testing.T) {
+	inTempDir(t)
+	cfg, err := Load(Options{Getenv: envFunc(prod(map[string]string{
+		"JWT_SECRET_KEY":            "",
+		"JWT_JWKS_URL":              " https://a.example.com/jwks.json , https://b.example.com/jwks.json,",
+		"JWT_OIDC_DISCOVERY":        "true",
+		"JWT_ISSUER":                "https://idp.example.com/",
+		"JWT_ALGORITHMS":            "RS256,ES256,EdDSA",
+		"JWT_TENANT_CLAIM":          "https://example.com/claims.tenant_id",
+		"JWT_ROLE_CLAIM":            "realm_access.roles",
+		"JWT_ROLE_MAP":              "admin=tenant_admin,viewer=member",
+		"JWT_JWKS_CACHE_MIN":        "1m",
+		"JWT_JWKS_CACHE_MAX":        "1h",
+		"JWT_JWKS_REFETCH_INTERVAL": "10s",
+	}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := cfg.JWT
+	if strings.Join(j.JWKSURLs, " ") != "https://a.example.com/jwks.json https://b.example.com/jwks.json" ||
+		!j.OIDCDiscovery || j.Issuer != "https://idp.example.com/" || strings.Join(j.Algorithms, " ") != "RS256 ES256 EdDSA" ||
+		j.TenantClaim != "https://example.com/claims.tenant_id" || j.RoleClaim != "realm_access.roles" ||
+		j.RoleMap != "admin=tenant_admin,viewer=member" || j.JWKSCacheMin != time.Minute || j.JWKSCacheMax != time.Hour ||
+		j.JWKSRefetchInterval != 10*time.Second || !j.UsesJWKS() {
+		t.Fatalf("JWT settings read as %+v", j)
 	}
 }
