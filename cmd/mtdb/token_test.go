@@ -23,7 +23,7 @@ import (
 )
 
 // TestTokenWithPEMKey mints ES256 (PKCS#8) and RS256 (PKCS#1) tokens from PEM keys with a claim
-// mapping, and verifies it as the server would: through a JWKS on loopback.
+// mapping, and verifies them as the server would: through a JWKS on loopback.
 func TestTokenWithPEMKey(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
