@@ -22,11 +22,11 @@ type Cause string
 // The causes of unavailability.
 const (
 	CausePoolTimeout   Cause = "pool_timeout"         // no pooled connection became free in time
-	CauseConnect       Cause = "connect"              // a new connection failed: refused, unreachable, TLS, protocol
+	CauseConnect       Cause = "connect"              // a new connection failed: refused, unreachable, DNS, TLS, protocol
 	CauseAuth          Cause = "auth"                 // the server refused the login (28xxx: credentials rotated)
 	CauseTooMany       Cause = "too_many_connections" // 53300 (at connect or later)
 	CauseNotAccepting  Cause = "not_accepting"        // the server or database accepts no connections: 57P03, 55000, 3D000 at connect
-	CauseShutdown      Cause = "shutdown"             // the server ended the session: 57P01 admin, 57P02 crash shutdown
+	CauseShutdown      Cause = "shutdown"             // the server ended the session: 57P01 admin, 57P02 crash shutdown, any other FATAL (idle timeouts 25P03, 57P05; 57P04 database dropped)
 	CauseConnLost      Cause = "connection_lost"      // the connection broke mid-statement: EOF, reset, broken pipe, closed, class 08
 	CauseReadOnly      Cause = "read_only"            // a write on a read-only server (25006, e.g. after a failover)
 	CauseContention    Cause = "contention"           // serialization failures or deadlocks persisted through the retries
@@ -72,7 +72,8 @@ func ErrTenantUnreachable(cause error) *errs.Error {
 //     failure to obtain a connection (pool wait, any connect error,
 //     including the server's FATAL at startup), any failure to keep one
 //     (the connection broke or was closed mid-statement, the server ended
-//     the session or reports a connection exception), a write refused by a
+//     the session: any FATAL or PANIC, whatever its code; or it reports a
+//     connection exception), a write refused by a
 //     read-only server, and serialization failures or deadlocks that were
 //     still failing after the transaction retries (see Unavailable);
 //   - statement_timeout fired (SQLSTATE 57014) or the context's deadline
@@ -142,6 +143,11 @@ func Unavailable(err error) Cause {
 			return CauseTooMany
 		case pg.Code == "25006":
 			return CauseReadOnly
+		case sessionEnded(pg):
+			// Any other FATAL (or PANIC): the server ended the session,
+			// e.g. idle_in_transaction_session_timeout (25P03),
+			// idle_session_timeout (57P05), database dropped (57P04).
+			return CauseShutdown
 		case Retryable(err):
 			return CauseContention // still failing after the retries (WithTx)
 		}
@@ -163,6 +169,16 @@ func Unavailable(err error) Cause {
 		return CauseConnLost
 	}
 	return ""
+}
+
+// sessionEnded reports whether the server ended the session with pg: its
+// severity (unlocalized when the server sent it) is FATAL or PANIC.
+func sessionEnded(pg *pgconn.PgError) bool {
+	sev := pg.SeverityUnlocalized
+	if sev == "" {
+		sev = pg.Severity
+	}
+	return sev == "FATAL" || sev == "PANIC"
 }
 
 // pgError returns the first PostgreSQL error in err's chain, or nil.

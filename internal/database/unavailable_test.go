@@ -2,8 +2,17 @@ package database
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,7 +126,8 @@ func TestUnavailableDatabaseNotAccepting(t *testing.T) {
 	}
 }
 
-// A closed port, a database that does not exist, a role that may no
+// A closed port, a host name that does not resolve, a TLS handshake that
+// fails, a database that does not exist, a role that may no
 // longer log in, and the server's connection limit for the role.
 func TestUnavailableConnectFailures(t *testing.T) {
 	pg := pgtest.New(t)
@@ -128,6 +138,21 @@ func TestUnavailableConnectFailures(t *testing.T) {
 	wantUnavailable(t, "closed port", err, CauseConnect)
 
 	u, _ := url.Parse(pg.AppURL)
+	u.Host = "mtdb-no-such-host.invalid:5432" // RFC 6761: never resolves
+	_, err = openDB(t, u.String()).Ent.Tenant.Query().Count(ctx)
+	wantUnavailable(t, "host name does not resolve", err, CauseConnect)
+
+	// TLS that cannot succeed: the server's certificate (if it offers TLS
+	// at all) is not signed by this fresh CA.
+	u, _ = url.Parse(pg.AppURL)
+	q := u.Query()
+	q.Set("sslmode", "verify-full")
+	q.Set("sslrootcert", strangerCA(t))
+	u.RawQuery = q.Encode()
+	_, err = openDB(t, u.String()).Ent.Tenant.Query().Count(ctx)
+	wantUnavailable(t, "TLS verification fails", err, CauseConnect)
+
+	u, _ = url.Parse(pg.AppURL)
 	u.Path = "/mtdb_gone_" + uuid.NewString()[:8]
 	_, err = openDB(t, u.String()).Ent.Tenant.Query().Count(ctx)
 	wantUnavailable(t, "missing database", err, CauseNotAccepting)
@@ -331,3 +356,163 @@ func (c *countDeletes) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.T
 }
 
 func (c *countDeletes) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// waitGone waits until the backend pid has exited (pg_terminate_backend
+// and the idle timeouts only signal it).
+func waitGone(t *testing.T, owner *pgxpool.Pool, pid uint32) {
+	t.Helper()
+	for range 500 {
+		var n int
+		if err := owner.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("backend %d still there", pid)
+}
+
+// The server ends the session with a FATAL that names neither a shutdown
+// nor a connection exception: idle_in_transaction_session_timeout (25P03)
+// fires while the transaction waits. The next statement is unavailable,
+// not a 500 (any FATAL ends the session).
+func TestUnavailableIdleInTransactionTimeout(t *testing.T) {
+	pg := pgtest.New(t)
+	db := openDB(t, pg.AppURL)
+	owner := pg.OwnerPool(t)
+	ctx := tenant.With(context.Background(), platform)
+	err := WithTx(ctx, db.Ent, func(tx *ent.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT pg_backend_pid(), set_config('idle_in_transaction_session_timeout', '50ms', true)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid uint32
+		var setting string
+		for rows.Next() {
+			if err := rows.Scan(&pid, &setting); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil || pid == 0 {
+			t.Fatalf("backend pid %d: %v", pid, err)
+		}
+		waitGone(t, owner, pid) // the server ended the idle transaction's session
+		_, err = tx.Tenant.Query().Count(ctx)
+		return err
+	})
+	wantUnavailable(t, "statement after the idle-in-transaction timeout", err, CauseShutdown, CauseConnLost)
+	if _, err := db.Ent.Tenant.Query().Count(ctx); err != nil {
+		t.Fatalf("the pool did not recover: %v", err)
+	}
+}
+
+// killAtBatch is a pgx tracer that, once armed, terminates the backend a
+// batch is about to be sent to (BEGIN and the settings statement, with
+// the first statement or a lone statement and its COMMIT) and waits until
+// it is gone: a pooled connection that died while idle, found dead by the
+// settings batch.
+type killAtBatch struct {
+	t     *testing.T
+	owner *pgxpool.Pool
+	armed atomic.Bool
+}
+
+func (k *killAtBatch) TraceBatchStart(ctx context.Context, c *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	if k.armed.CompareAndSwap(true, false) {
+		pid := c.PgConn().PID()
+		if _, err := k.owner.Exec(context.Background(), `SELECT pg_terminate_backend($1)`, pid); err != nil {
+			k.t.Error(err)
+		}
+		waitGone(k.t, k.owner, pid)
+	}
+	return ctx
+}
+
+func (k *killAtBatch) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (k *killAtBatch) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (k *killAtBatch) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (k *killAtBatch) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// The connection is gone when the settings batch is sent (a lone read, a
+// lone write with its COMMIT, a transaction's first statement): each is
+// unavailable, and the pool then recovers.
+func TestUnavailableAtTheSettingsBatch(t *testing.T) {
+	pg := pgtest.New(t)
+	kill := &killAtBatch{t: t, owner: pg.OwnerPool(t)}
+	db, err := Open(context.Background(), Options{URL: pg.AppURL, Tracer: kill})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := tenant.With(context.Background(), platform)
+	if _, err := db.Ent.Tenant.Query().Count(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		run  func() error
+	}{
+		{"lone read", func() error { _, err := db.Ent.Tenant.Query().Count(ctx); return err }},
+		{"lone write", func() error { return db.Ent.Tenant.Create().SetName("lone").SetTenantType("parent").Exec(ctx) }},
+		{"transaction", func() error {
+			return WithTx(ctx, db.Ent, func(tx *ent.Tx) error {
+				return tx.Tenant.Create().SetName("tx").SetTenantType("parent").Exec(ctx)
+			})
+		}},
+	} {
+		kill.armed.Store(true)
+		wantUnavailable(t, c.name, c.run(), CauseShutdown, CauseConnLost)
+		if kill.armed.Load() {
+			t.Fatalf("%s: no batch was sent", c.name)
+		}
+		if _, err := db.Ent.Tenant.Query().Count(ctx); err != nil {
+			t.Fatalf("after %s: the pool did not recover: %v", c.name, err)
+		}
+	}
+}
+
+// A transaction that keeps failing with a serialization failure is run
+// MaxTxAttempts times in all, then its error is unavailable (contention).
+func TestWithTxRetriesAreBounded(t *testing.T) {
+	pg := pgtest.New(t)
+	db := openDB(t, pg.AppURL)
+	ctx := tenant.With(context.Background(), platform)
+	for _, code := range []string{"serialization_failure", "deadlock_detected"} {
+		runs := 0
+		err := WithTx(ctx, db.Ent, func(tx *ent.Tx) error {
+			runs++
+			_, err := tx.ExecContext(ctx, `DO $$ BEGIN RAISE EXCEPTION 'contended' USING ERRCODE = '`+code+`'; END $$`)
+			return err
+		})
+		if runs != MaxTxAttempts {
+			t.Fatalf("%s: %d runs, want %d", code, runs, MaxTxAttempts)
+		}
+		wantUnavailable(t, code+" after the retries", err, CauseContention)
+	}
+}
+
+// strangerCA writes the certificate of a new self-signed CA to a file and
+// returns its path.
+func strangerCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mtdb stranger CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
