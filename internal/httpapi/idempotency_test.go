@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/internal/auth"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/httpapi"
 	"github.com/mtdb/mtdb/internal/tenant"
 )
@@ -227,5 +228,112 @@ func TestIdempotencyKeyAmbiguousCommit(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d projects, want exactly 1", n)
+	}
+}
+
+// A write that PostgreSQL aborts with a serialization failure (a trigger
+// raises 40001 for the first runs) is run again as a whole, with and
+// without an Idempotency-Key: a few failures are invisible to the client
+// (201, one project, one key); failures that persist end after
+// database.MaxTxAttempts runs as 503 with Retry-After, nothing written and
+// the key unused, so the client's retry with the same key succeeds later.
+func TestContendedWritesAreRetriedThenUnavailable(t *testing.T) {
+	s, db := newServer(t, nil)
+	a := &api{t: t, h: specChecked(t, failOn500(t, s.Handler()))}
+	owner := db.OwnerPool(t)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`CREATE TABLE contend_plan (failures bigint NOT NULL)`,
+		`INSERT INTO contend_plan VALUES (0)`,
+		`CREATE SEQUENCE contend_runs`,
+		`CREATE FUNCTION contend() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+		 BEGIN
+		   IF NEW.name LIKE 'contended%' AND nextval('contend_runs') <= (SELECT failures FROM contend_plan) THEN
+		     RAISE EXCEPTION 'contended' USING ERRCODE = 'serialization_failure';
+		   END IF;
+		   RETURN NEW;
+		 END $$`,
+		`CREATE TRIGGER contend BEFORE INSERT ON projects FOR EACH ROW EXECUTE FUNCTION contend()`,
+	} {
+		if _, err := owner.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// plan makes the next failures runs fail and returns a function that
+	// tells how many runs there were since.
+	plan := func(failures int) func() int {
+		var start int64
+		if err := owner.QueryRow(ctx, `SELECT nextval('contend_runs')`).Scan(&start); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := owner.Exec(ctx, `UPDATE contend_plan SET failures = $1`, start+int64(failures)); err != nil {
+			t.Fatal(err)
+		}
+		return func() int {
+			var now int64
+			if err := owner.QueryRow(ctx, `SELECT nextval('contend_runs')`).Scan(&now); err != nil {
+				t.Fatal(err)
+			}
+			return int(now - start - 1)
+		}
+	}
+	count := func(q string, args ...any) int {
+		var n int
+		if err := owner.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	platform := a.token(tenant.RolePlatformAdmin, uuid.Nil)
+	var ten tenantOut
+	a.do(platform, "POST", "/api/v1/tenants", map[string]any{"name": "contended", "tenant_type": "parent"}).want(t, 201, &ten)
+	admin := a.token(tenant.RoleTenantAdmin, ten.TenantID)
+	var u struct {
+		ID string `json:"id"`
+	}
+	a.do(admin, "POST", "/api/v1/users", map[string]any{"email": "o@contended.example", "display_name": "O"}).want(t, 201, &u)
+
+	for _, c := range []struct{ name, key string }{{"contended-without-key", ""}, {"contended-with-key", "contended-key"}} {
+		name, key := c.name, c.key
+		var headers []string
+		if key != "" {
+			headers = []string{"Idempotency-Key", key}
+		}
+		t.Run(name, func(t *testing.T) {
+			body := map[string]any{"name": name, "owner_id": u.ID}
+			runs := plan(1000)
+			r := a.do(admin, "POST", "/api/v1/projects", body, headers...)
+			r.wantError(t, 503, "SERVICE_UNAVAILABLE", "")
+			if r.Header.Get("Retry-After") == "" {
+				t.Fatal("503 without Retry-After")
+			}
+			if n := runs(); n != database.MaxTxAttempts {
+				t.Fatalf("the write ran %d times, want %d (bounded)", n, database.MaxTxAttempts)
+			}
+			if n := count(`SELECT count(*) FROM projects WHERE name = $1`, name); n != 0 {
+				t.Fatalf("%d projects after the 503", n)
+			}
+			if n := count(`SELECT count(*) FROM idempotency_keys WHERE key = $1`, key); n != 0 {
+				t.Fatal("the 503 stored the key")
+			}
+
+			runs = plan(database.MaxTxAttempts - 1)
+			a.do(admin, "POST", "/api/v1/projects", body, headers...).want(t, 201, nil)
+			if n := runs(); n != database.MaxTxAttempts {
+				t.Fatalf("the write ran %d times, want %d", n, database.MaxTxAttempts)
+			}
+			if n := count(`SELECT count(*) FROM projects WHERE name = $1`, name); n != 1 {
+				t.Fatalf("%d projects, want 1", n)
+			}
+			if key != "" {
+				if n := count(`SELECT count(*) FROM idempotency_keys WHERE key = $1`, key); n != 1 {
+					t.Fatalf("%d keys stored, want 1", n)
+				}
+				r := a.do(admin, "POST", "/api/v1/projects", body, headers...).want(t, 201, nil)
+				if r.Header.Get(httpapi.HeaderIdempotentReplayed) != "true" {
+					t.Fatal("the retry after success was not replayed")
+				}
+			}
+		})
 	}
 }
