@@ -337,3 +337,59 @@ func TestContendedWritesAreRetriedThenUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// Keys expire after IDEMPOTENCY_KEY_RETENTION (default 24 h): a stored
+// answer younger than that is replayed; an older one is not, and the
+// request runs again as new.
+func TestIdempotencyKeyRetention(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		env        map[string]string
+		kept, gone string // ages of the stored answer (PostgreSQL intervals)
+	}{
+		{"default 24h", nil, "23 hours", "25 hours"},
+		{"IDEMPOTENCY_KEY_RETENTION=1h", map[string]string{"IDEMPOTENCY_KEY_RETENTION": "1h"}, "50 minutes", "70 minutes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, db := newServer(t, c.env)
+			a := &api{t: t, h: specChecked(t, failOn500(t, s.Handler()))}
+			owner := db.OwnerPool(t)
+			ctx := context.Background()
+			platform := a.token(tenant.RolePlatformAdmin, uuid.Nil)
+			var ten tenantOut
+			a.do(platform, "POST", "/api/v1/tenants", map[string]any{"name": "retention", "tenant_type": "parent"}).want(t, 201, &ten)
+			admin := a.token(tenant.RoleTenantAdmin, ten.TenantID)
+			var u struct {
+				ID string `json:"id"`
+			}
+			a.do(admin, "POST", "/api/v1/users", map[string]any{"email": "o@retention.example", "display_name": "O"}).want(t, 201, &u)
+			body := map[string]any{"name": "kept", "owner_id": u.ID}
+			a.do(admin, "POST", "/api/v1/projects", body, "Idempotency-Key", "r-1").want(t, 201, nil)
+			age := func(interval string) {
+				if _, err := owner.Exec(ctx, `UPDATE idempotency_keys SET created_at = now() - $1::interval WHERE key = 'r-1'`, interval); err != nil {
+					t.Fatal(err)
+				}
+			}
+			age(c.kept)
+			if r := a.do(admin, "POST", "/api/v1/projects", body, "Idempotency-Key", "r-1").want(t, 201, nil); r.Header.Get(httpapi.HeaderIdempotentReplayed) != "true" {
+				t.Fatalf("a key %s old was not replayed", c.kept)
+			}
+			// Expired: the request runs again (the project is removed
+			// first, so that running again can succeed).
+			if _, err := owner.Exec(ctx, `DELETE FROM projects WHERE name = 'kept'`); err != nil {
+				t.Fatal(err)
+			}
+			age(c.gone)
+			if r := a.do(admin, "POST", "/api/v1/projects", body, "Idempotency-Key", "r-1").want(t, 201, nil); r.Header.Get(httpapi.HeaderIdempotentReplayed) != "" {
+				t.Fatalf("a key %s old was replayed", c.gone)
+			}
+			var projects, keys int
+			if err := owner.QueryRow(ctx, `SELECT (SELECT count(*) FROM projects WHERE name = 'kept'), (SELECT count(*) FROM idempotency_keys WHERE key = 'r-1')`).Scan(&projects, &keys); err != nil {
+				t.Fatal(err)
+			}
+			if projects != 1 || keys != 1 {
+				t.Fatalf("%d projects and %d keys after the expired key ran again, want 1 and 1", projects, keys)
+			}
+		})
+	}
+}
