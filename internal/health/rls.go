@@ -9,12 +9,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/mtdb/mtdb/internal/migrate"
 	"github.com/mtdb/mtdb/internal/tenant"
 )
 
 // TenantsTable is the table of tenants: not tenant-scoped, but guarded by
 // row-level security of its own.
-const TenantsTable = "tenants"
+const TenantsTable = migrate.TenantsTable
 
 // Finding is one violated isolation guarantee (CONTRACT §4).
 type Finding struct {
@@ -111,7 +112,7 @@ func CheckRLS(ctx context.Context, db *sql.DB, appRole string, tables []string) 
 		return nil, err
 	}
 	findings = append(findings, f...)
-	f, err = auditFindings(ctx, tx, appRole, exists, auditedTables(tables))
+	f, err = auditFindings(ctx, tx, appRole, exists, migrate.AuditedAmong(tables))
 	if err != nil {
 		return nil, err
 	}

@@ -4,25 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 
-	entmigrate "github.com/mtdb/mtdb/ent/migrate"
+	"github.com/mtdb/mtdb/internal/migrate"
 )
 
-// The audit trail's names (the migrations internal/schemagen writes create them).
+// The audit trail's names; internal/migrate owns them.
 const (
-	// AuditTable is the append-only table the audit triggers write.
-	AuditTable = "audit_events"
+	// auditTable is the append-only table the audit triggers write.
+	auditTable = migrate.AuditTable
 	// auditFunction is the trigger function of every audit trigger.
-	auditFunction = "mtdb_audit"
+	auditFunction = migrate.AuditFunction
 )
-
-// auditedTables returns the tables that need an audit trigger: the
-// tenant-scoped ones but those exempt (schema.NotAudited()), and tenants.
-func auditedTables(scoped []string) []string {
-	out := slices.DeleteFunc(slices.Clone(scoped), func(n string) bool { return entmigrate.AuditExempt[n] })
-	return append(out, TenantsTable)
-}
 
 // auditFindings checks the audit trail: every audited table (the
 // tenant-scoped ones and tenants) has an enabled row-level AFTER INSERT OR
@@ -74,20 +66,20 @@ WHERE p.pronamespace = current_schema()::regnamespace AND p.proname = $1`,
 	var enabled bool
 	err = tx.QueryRowContext(ctx, `
 SELECT c.oid, c.relrowsecurity FROM pg_catalog.pg_class c
-WHERE c.oid = to_regclass(quote_ident($1)) AND c.relkind IN ('r', 'p')`, AuditTable).Scan(&oid, &enabled)
+WHERE c.oid = to_regclass(quote_ident($1)) AND c.relkind IN ('r', 'p')`, auditTable).Scan(&oid, &enabled)
 	switch {
 	case err == sql.ErrNoRows:
-		return append(findings, Finding{AuditTable, "table does not exist"}), nil
+		return append(findings, Finding{auditTable, "table does not exist"}), nil
 	case err != nil:
-		return nil, fmt.Errorf("rls check: reading table %s: %w", AuditTable, err)
+		return nil, fmt.Errorf("rls check: reading table %s: %w", auditTable, err)
 	}
 	if !enabled {
-		findings = append(findings, Finding{AuditTable, "row level security is not enabled"})
+		findings = append(findings, Finding{auditTable, "row level security is not enabled"})
 	}
 	if !roleExists {
 		return findings, nil
 	}
-	f, err := policyFindings(ctx, tx, appRole, AuditTable, oid)
+	f, err := policyFindings(ctx, tx, appRole, auditTable, oid)
 	if err != nil {
 		return nil, err
 	}
@@ -99,18 +91,18 @@ WHERE c.oid = to_regclass(quote_ident($1)) AND c.relkind IN ('r', 'p')`, AuditTa
 	for _, priv := range []string{"INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"} {
 		var has bool
 		if err := tx.QueryRowContext(ctx, `SELECT has_table_privilege($1, $2::oid, $3)`, appRole, oid, priv).Scan(&has); err != nil {
-			return nil, fmt.Errorf("rls check: reading privileges on %s: %w", AuditTable, err)
+			return nil, fmt.Errorf("rls check: reading privileges on %s: %w", auditTable, err)
 		}
 		if has {
-			findings = append(findings, Finding{AuditTable, fmt.Sprintf("role %s has %s (the audit trail must be append-only through %s())", appRole, priv, auditFunction)})
+			findings = append(findings, Finding{auditTable, fmt.Sprintf("role %s has %s (the audit trail must be append-only through %s())", appRole, priv, auditFunction)})
 		}
 	}
 	var sel bool
 	if err := tx.QueryRowContext(ctx, `SELECT has_table_privilege($1, $2::oid, 'SELECT')`, appRole, oid).Scan(&sel); err != nil {
-		return nil, fmt.Errorf("rls check: reading privileges on %s: %w", AuditTable, err)
+		return nil, fmt.Errorf("rls check: reading privileges on %s: %w", auditTable, err)
 	}
 	if !sel {
-		findings = append(findings, Finding{AuditTable, fmt.Sprintf("role %s cannot read it", appRole)})
+		findings = append(findings, Finding{auditTable, fmt.Sprintf("role %s cannot read it", appRole)})
 	}
 	return findings, nil
 }

@@ -61,7 +61,7 @@ ORDER BY 1`)
 			rows.Close()
 			return nil, fmt.Errorf("rls check: %w", err)
 		}
-		if !slices.Contains(scoped, name) && name != AuditTable {
+		if !slices.Contains(scoped, name) && name != auditTable {
 			findings = append(findings, Finding{name, "has a tenant_id column but is not a known tenant-scoped table"})
 		}
 	}

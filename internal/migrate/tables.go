@@ -20,6 +20,8 @@ const (
 	// it has a tenant_id but is not tenant-scoped (read-only for the app
 	// role, no foreign key to tenants).
 	AuditTable = "audit_events"
+	// AuditFunction is the trigger function every audit trigger executes.
+	AuditFunction = "mtdb_audit"
 )
 
 // TenantScopedTables returns the names, sorted, of the tables generated from
@@ -56,13 +58,24 @@ func TenantScoped(tables []*entschema.Table) []string {
 	return names
 }
 
-// Audited returns the sorted names of the audited tables among tables: the
-// tenant-scoped ones not exempt (schema.NotAudited()) and tenants.
+// Audited returns the sorted names of the audited tables among tables
+// (AuditedAmong their tenant-scoped ones); tenants only when tables has it.
 func Audited(tables []*entschema.Table) []string {
-	names := slices.DeleteFunc(TenantScoped(tables), func(n string) bool { return entmigrate.AuditExempt[n] })
-	if slices.ContainsFunc(tables, func(t *entschema.Table) bool { return t.Name == TenantsTable }) {
-		names = append(names, TenantsTable)
-		slices.Sort(names)
+	names := AuditedAmong(TenantScoped(tables))
+	if !slices.ContainsFunc(tables, func(t *entschema.Table) bool { return t.Name == TenantsTable }) {
+		names = slices.DeleteFunc(names, func(n string) bool { return n == TenantsTable })
 	}
 	return names
+}
+
+// AuditedAmong returns the sorted names of the tables that need an audit
+// trigger, given the tenant-scoped ones: those whose schema is not
+// annotated schema.NotAudited(), and tenants. It is the one statement of
+// that rule: the generator writes the triggers and the self-check
+// (internal/health) asks for them by it.
+func AuditedAmong(scoped []string) []string {
+	names := slices.DeleteFunc(slices.Clone(scoped), func(n string) bool { return entmigrate.AuditExempt[n] })
+	names = append(names, TenantsTable)
+	slices.Sort(names)
+	return slices.Compact(names)
 }

@@ -3,6 +3,8 @@ package schemagen
 import (
 	"fmt"
 	"strings"
+
+	mtdbmigrate "github.com/mtdb/mtdb/internal/migrate"
 )
 
 // The audit trail: one generic trigger function, mtdb_audit(), and one
@@ -10,8 +12,9 @@ import (
 // and every tenant-scoped table), written by the Formatter next to the
 // table's row-level security so that a new entity cannot ship without it.
 
-// AuditFunction is the trigger function every audit trigger executes.
-const AuditFunction = "mtdb_audit"
+// AuditFunction is the trigger function every audit trigger executes
+// (named by internal/migrate, which the self-check reads too).
+const AuditFunction = mtdbmigrate.AuditFunction
 
 // auditFunctionSQL creates mtdb_audit(). It runs as its owner, the
 // migration owner (SECURITY DEFINER): the app role has no INSERT on
