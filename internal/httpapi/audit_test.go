@@ -1,8 +1,11 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mtdb/mtdb/internal/auth"
+	"github.com/mtdb/mtdb/internal/database"
 	"github.com/mtdb/mtdb/internal/tenant"
 )
 
@@ -206,5 +210,166 @@ func TestAuditEventsBadInput(t *testing.T) {
 		t.Run(c.query, func(t *testing.T) {
 			o.do(o.adminA, "GET", "/api/v1/audit-events?"+c.query, nil).wantError(t, 400, "VALIDATION_ERROR", c.field)
 		})
+	}
+}
+
+// TestAuditEveryWrite sends every write route of the API once, each with
+// its own request id, as a tenant admin with the subject "alice": each
+// must leave exactly one event, for the row it wrote, with that actor,
+// role and request id (a write that slipped past its trigger, or touched
+// a second audited row, fails here). Soft deletes are deletes; an update
+// records only what it changed; a key's hash only as changed.
+func TestAuditEveryWrite(t *testing.T) {
+	o := newOrg(t)
+	alice := o.tokenAs(tenant.RoleTenantAdmin, o.A.TenantID, "alice")
+	var (
+		sub     tenantOut
+		user    struct{ ID uuid.UUID }
+		project struct{ ID uuid.UUID }
+		key     struct{ ID uuid.UUID }
+	)
+	steps := []struct {
+		method, path string
+		body         any
+		code         int
+		out          any
+		table, op    string
+		row          func() uuid.UUID
+		changed      []string // update: the recorded columns beside updated_at
+	}{
+		{"POST", "/api/v1/tenants", map[string]any{"name": "Audited", "tenant_type": "subsidiary"}, 201, &sub,
+			"tenants", "insert", func() uuid.UUID { return sub.TenantID }, nil},
+		{"PATCH", "/api/v1/tenants/{sub}", map[string]any{"name": "Audited 2"}, 200, nil,
+			"tenants", "update", func() uuid.UUID { return sub.TenantID }, []string{"name"}},
+		{"PUT", "/api/v1/tenants/{sub}", map[string]any{"metadata": map[string]any{"tier": "gold"}}, 200, nil,
+			"tenants", "update", func() uuid.UUID { return sub.TenantID }, []string{"metadata"}},
+		{"POST", "/api/v1/users", map[string]any{"email": "carol@example.com", "display_name": "Carol"}, 201, &user,
+			"users", "insert", func() uuid.UUID { return user.ID }, nil},
+		{"PATCH", "/api/v1/users/{user}", map[string]any{"display_name": "Caroline"}, 200, nil,
+			"users", "update", func() uuid.UUID { return user.ID }, []string{"display_name"}},
+		{"POST", "/api/v1/projects", map[string]any{"name": "Ledger", "owner_id": "{user}"}, 201, &project,
+			"projects", "insert", func() uuid.UUID { return project.ID }, nil},
+		{"PATCH", "/api/v1/projects/{project}", map[string]any{"description": "books"}, 200, nil,
+			"projects", "update", func() uuid.UUID { return project.ID }, []string{"description"}},
+		{"POST", "/api/v1/api-keys", map[string]any{"name": "nightly", "role": "member"}, 201, &key,
+			"api_keys", "insert", func() uuid.UUID { return key.ID }, nil},
+		{"DELETE", "/api/v1/api-keys/{key}", nil, 204, nil,
+			"api_keys", "delete", func() uuid.UUID { return key.ID }, nil},
+		{"DELETE", "/api/v1/projects/{project}", nil, 204, nil,
+			"projects", "delete", func() uuid.UUID { return project.ID }, nil},
+		{"DELETE", "/api/v1/users/{user}", nil, 204, nil,
+			"users", "delete", func() uuid.UUID { return user.ID }, nil},
+		{"DELETE", "/api/v1/tenants/{sub}", nil, 204, nil,
+			"tenants", "delete", func() uuid.UUID { return sub.TenantID }, nil},
+	}
+	ids := func(s string) string {
+		return strings.NewReplacer("{sub}", sub.TenantID.String(), "{user}", user.ID.String(),
+			"{project}", project.ID.String(), "{key}", key.ID.String()).Replace(s)
+	}
+	for i, s := range steps {
+		body := s.body
+		if m, ok := body.(map[string]any); ok {
+			for k, v := range m {
+				if str, ok := v.(string); ok {
+					m[k] = ids(str)
+				}
+			}
+		}
+		reqID := fmt.Sprintf("req-every-write-%d", i)
+		name := s.method + " " + s.path
+		o.do(alice, s.method, ids(s.path), body, "X-Request-ID", reqID).want(t, s.code, s.out)
+		got := withRequestID(o.events(t, o.platform, url.Values{"limit": {"1000"}}), reqID)
+		if len(got) != 1 {
+			t.Fatalf("%s: %d events, want 1: %+v", name, len(got), got)
+		}
+		e := got[0]
+		wantTenant := o.A.TenantID
+		if s.table == "tenants" {
+			wantTenant = sub.TenantID
+		}
+		if e.Table != s.table || e.Operation != s.op || e.RowID != s.row() || e.TenantID != wantTenant ||
+			e.ActorSub != "alice" || e.ActorRole != "tenant_admin" {
+			t.Errorf("%s: event %+v, want %s %s of %s in %s by alice", name, e, s.op, s.table, s.row(), wantTenant)
+		}
+		if s.op == "update" {
+			var cols []string
+			for c := range e.Changes {
+				if c != "updated_at" {
+					cols = append(cols, c)
+				}
+			}
+			slices.Sort(cols)
+			if !slices.Equal(cols, s.changed) {
+				t.Errorf("%s: records the columns %v, want %v (and updated_at)", name, cols, s.changed)
+			}
+		}
+		if s.table == "tenants" && s.op == "delete" && e.Changes["deleted_at"] == nil {
+			t.Errorf("%s: the soft delete records no deleted_at: %v", name, e.Changes)
+		}
+		if s.table == "api_keys" {
+			if h := string(e.Changes["key_hash"]["changed"]); h != "true" || len(e.Changes["key_hash"]) != 1 {
+				t.Errorf("%s: key_hash recorded as %v, want only {\"changed\": true}", name, e.Changes["key_hash"])
+			}
+		}
+	}
+}
+
+// TestAuditRolledBackRequestLeavesNoEvent: a request whose write succeeded,
+// trigger and all, but whose transaction then fails at COMMIT (a deferred
+// constraint trigger raising a serialization failure) leaves no event; when
+// it is run again and commits, exactly one event remains of all its runs.
+func TestAuditRolledBackRequestLeavesNoEvent(t *testing.T) {
+	s, db := newServer(t, nil)
+	a := &api{t: t, h: specChecked(t, failOn500(t, s.Handler()))}
+	owner := db.OwnerPool(t)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`CREATE TABLE doom_plan (failures bigint NOT NULL)`,
+		`INSERT INTO doom_plan VALUES (0)`,
+		`CREATE SEQUENCE doom_runs`,
+		`CREATE FUNCTION doom() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+		 BEGIN
+		   IF NEW.display_name = 'Doomed' AND nextval('doom_runs') <= (SELECT failures FROM doom_plan) THEN
+		     RAISE EXCEPTION 'doomed at commit' USING ERRCODE = 'serialization_failure';
+		   END IF;
+		   RETURN NULL;
+		 END $$`,
+		`CREATE CONSTRAINT TRIGGER doom AFTER INSERT ON users DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION doom()`,
+	} {
+		if _, err := owner.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail := func(runs int) {
+		if _, err := owner.Exec(ctx, `UPDATE doom_plan SET failures = (SELECT last_value FROM doom_runs) + $1`, runs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := owner.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var ten tenantOut
+	a.do(a.token(tenant.RolePlatformAdmin, uuid.Nil), "POST", "/api/v1/tenants", map[string]any{"name": "Doom", "tenant_type": "parent"}).want(t, 201, &ten)
+	admin := a.tokenAs(tenant.RoleTenantAdmin, ten.TenantID, "alice")
+	body := map[string]any{"email": "doomed@example.com", "display_name": "Doomed"}
+
+	fail(1000)
+	a.do(admin, "POST", "/api/v1/users", body, "X-Request-ID", "req-doomed").wantError(t, 503, "SERVICE_UNAVAILABLE", "")
+	if n := count(`SELECT count(*) FROM users WHERE email = 'doomed@example.com'`); n != 0 {
+		t.Fatalf("%d users after the failed commit", n)
+	}
+	if n := count(`SELECT count(*) FROM audit_events WHERE request_id = 'req-doomed'`); n != 0 {
+		t.Fatalf("the rolled-back request left %d events", n)
+	}
+
+	fail(database.MaxTxAttempts - 1)
+	a.do(admin, "POST", "/api/v1/users", body, "X-Request-ID", "req-doomed-again").want(t, 201, nil)
+	if n := count(`SELECT count(*) FROM audit_events WHERE request_id = 'req-doomed-again'`); n != 1 {
+		t.Fatalf("a request committed on its %d. run left %d events, want 1", database.MaxTxAttempts, n)
 	}
 }
