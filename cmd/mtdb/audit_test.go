@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/mtdb/mtdb/internal/pgtest"
 )
 
+// TestCheckFailsOnDisabledAuditTrigger: with one audit trigger disabled,
+// mtdb check fails naming the table, and serve refuses to start naming it.
 func TestCheckFailsOnDisabledAuditTrigger(t *testing.T) {
 	t.Chdir(t.TempDir())
 	db := pgtest.New(t)
@@ -19,6 +22,11 @@ func TestCheckFailsOnDisabledAuditTrigger(t *testing.T) {
 	code, out, _ := runCmd(t, map[string]string{"DATABASE_URL": db.AppURL}, "check")
 	if code != 1 || !strings.Contains(out, "FAIL projects: audit trigger projects_audit is disabled") {
 		t.Fatalf("check: exit %d, stdout %q: want 1 naming projects", code, out)
+	}
+	env := map[string]string{"DATABASE_URL": db.AppURL, "SERVER_HOST": "127.0.0.1", "SERVER_PORT": strconv.Itoa(freePort(t)), "LOG_LEVEL": "error"}
+	code, _, stderr := runCmd(t, env, "serve")
+	if code != 1 || !strings.Contains(stderr, "projects: audit trigger projects_audit is disabled") {
+		t.Fatalf("serve: exit %d, stderr %q: want 1 naming projects", code, stderr)
 	}
 }
 

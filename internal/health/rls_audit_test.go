@@ -37,6 +37,8 @@ func TestCheckRLSFindsAuditBreakage(t *testing.T) {
 			[]string{"audit_events: no SELECT policy applies to role mtdb_app"}},
 		{"row-level security off", []string{`ALTER TABLE audit_events DISABLE ROW LEVEL SECURITY`},
 			[]string{"audit_events: row level security is not enabled"}},
+		{"function with the caller's search_path", []string{`ALTER FUNCTION mtdb_audit() RESET search_path`},
+			[]string{"function mtdb_audit: search_path does not list pg_temp last (temporary objects can shadow its tables and types)"}},
 		{"function runs as the caller", []string{`ALTER FUNCTION mtdb_audit() SECURITY INVOKER`},
 			[]string{"function mtdb_audit: is not SECURITY DEFINER"}},
 		{"app role may execute the function", []string{`GRANT EXECUTE ON FUNCTION mtdb_audit() TO PUBLIC`},

@@ -181,33 +181,43 @@ func TestMethodNotAllowedAndNotFoundOnResourceRoutes(t *testing.T) {
 	}
 }
 
+// TestReadinessFollowsRLS breaks the isolation guarantees under a running
+// server, one way per case (row-level security, the audit trail): readiness
+// turns 503 and the detailed health names the table and the problem.
 func TestReadinessFollowsRLS(t *testing.T) {
-	db := pgtest.New(t)
-	s := newDBServer(t, db.AppURL, map[string]string{"HEALTH_CHECK_INTERVAL": "200ms"})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go s.checker.Run(ctx)
-	if st, body := getJSON(t, s.base+"/api/v1/health/readiness"); st != 200 {
-		t.Fatalf("readiness before: %d %v", st, body)
-	}
-	owner := db.OwnerPool(t)
-	if _, err := owner.Exec(ctx, "ALTER TABLE users NO FORCE ROW LEVEL SECURITY"); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, body := getJSON(t, s.base+"/api/v1/health/readiness")
-		if st == 503 && strings.Contains(jsonString(body["reasons"]), "rls") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readiness did not notice the broken RLS: %d %v", st, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	st, body := getJSON(t, s.base+"/api/v1/health/detailed")
-	if st != 503 || body["status"] != "unhealthy" || !strings.Contains(jsonString(body["failing"]), "rls") {
-		t.Fatalf("detailed with broken RLS: %d %v", st, body)
+	for _, c := range []struct{ name, stmt, problem string }{
+		{"row-level security not forced", "ALTER TABLE users NO FORCE ROW LEVEL SECURITY", "users: row level security is not forced"},
+		{"audit trigger disabled", "ALTER TABLE users DISABLE TRIGGER users_audit", "users: audit trigger users_audit is disabled"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := pgtest.New(t)
+			s := newDBServer(t, db.AppURL, map[string]string{"HEALTH_CHECK_INTERVAL": "200ms"})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go s.checker.Run(ctx)
+			if st, body := getJSON(t, s.base+"/api/v1/health/readiness"); st != 200 {
+				t.Fatalf("readiness before: %d %v", st, body)
+			}
+			if _, err := db.OwnerPool(t).Exec(ctx, c.stmt); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				st, body := getJSON(t, s.base+"/api/v1/health/readiness")
+				if st == 503 && strings.Contains(jsonString(body["reasons"]), "rls") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("readiness did not notice: %d %v", st, body)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			st, body := getJSON(t, s.base+"/api/v1/health/detailed")
+			if st != 503 || body["status"] != "unhealthy" || !strings.Contains(jsonString(body["failing"]), "rls") ||
+				!strings.Contains(jsonString(body["checks"]), c.problem) {
+				t.Fatalf("detailed: %d %v, want 503 naming %q", st, body, c.problem)
+			}
+		})
 	}
 }
 
