@@ -52,10 +52,14 @@ func (e *cmdEnv) auditCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
+// auditPruneInterval is how often serve prunes the audit trail.
+const auditPruneInterval = time.Hour
+
 // startAuditPrune starts the background prune of serve when AUDIT_RETENTION
-// is set: every hour, as the migration owner (MIGRATION_DATABASE_URL, else
+// is set: every interval (auditPruneInterval; the first round after a
+// minute at most), as the migration owner (MIGRATION_DATABASE_URL, else
 // DATABASE_URL). The returned function stops it.
-func startAuditPrune(ctx context.Context, cfg *config.Config, log *slog.Logger) (stop func()) {
+func startAuditPrune(ctx context.Context, cfg *config.Config, log *slog.Logger, interval time.Duration) (stop func()) {
 	if cfg.Audit.Retention <= 0 {
 		return func() {}
 	}
@@ -69,7 +73,7 @@ func startAuditPrune(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		audit.PruneEvery(ctx, db, cfg.Audit.Retention, time.Hour, log)
+		audit.PruneEvery(ctx, db, cfg.Audit.Retention, interval, log)
 	}()
 	log.Info("audit prune scheduled", "retention", cfg.Audit.Retention.String())
 	return func() { cancel(); <-done; _ = db.Close() }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mtdb/mtdb/internal/audit"
+	"github.com/mtdb/mtdb/internal/config"
 	"github.com/mtdb/mtdb/internal/pgtest"
 )
 
@@ -92,5 +94,58 @@ func TestParseBefore(t *testing.T) {
 		if _, err := audit.ParseBefore(in, now); err == nil {
 			t.Errorf("ParseBefore(%q) succeeded", in)
 		}
+	}
+}
+
+// TestServeAuditRetention: serve's background prune reads AUDIT_RETENTION
+// and deletes, as MIGRATION_DATABASE_URL (the owner; DATABASE_URL is the
+// app login, which may not delete events), the events older than it; with
+// AUDIT_RETENTION unset nothing is deleted.
+func TestServeAuditRetention(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	owner := db.OwnerPool(t)
+	for _, stmt := range []string{
+		`INSERT INTO tenants (id, name, tenant_type, metadata, created_at, updated_at)
+		 SELECT gen_random_uuid(), 'T' || i, 'parent', '{}', now(), now() FROM generate_series(1, 3) AS i`,
+		`UPDATE audit_events SET occurred_at = now() - interval '2 hours'
+		 WHERE id IN (SELECT id FROM audit_events ORDER BY id LIMIT 2)`,
+	} {
+		if _, err := owner.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		t.Helper()
+		var n int
+		if err := owner.QueryRow(ctx, `SELECT count(*) FROM audit_events`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	start := func(retention string) (stop func()) {
+		env := map[string]string{"DATABASE_URL": db.AppURL, "MIGRATION_DATABASE_URL": db.OwnerURL, "AUDIT_RETENTION": retention}
+		cfg, err := config.Load(config.Options{Getenv: fakeEnv(env)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return startAuditPrune(ctx, cfg, slog.New(slog.DiscardHandler), 20*time.Millisecond)
+	}
+
+	stop := start("")
+	time.Sleep(200 * time.Millisecond) // ten intervals: a prune would have run
+	stop()
+	if n := count(); n != 3 {
+		t.Fatalf("without AUDIT_RETENTION: %d events, want 3", n)
+	}
+
+	stop = start("1h")
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for count() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("AUDIT_RETENTION=1h: %d events left, want 1", count())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

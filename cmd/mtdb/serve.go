@@ -181,7 +181,7 @@ func (e *cmdEnv) serve(ctx context.Context, cfg *config.Config, log *slog.Logger
 			"max_lag", cfg.Database.ReadMaxLag.String(), "probe_interval", cfg.Database.ReadProbeInterval.String())
 		go db.Replica.Run(loopCtx)
 	}
-	defer startAuditPrune(loopCtx, cfg, log)()
+	defer startAuditPrune(loopCtx, cfg, log, auditPruneInterval)()
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
