@@ -15,6 +15,20 @@ var AuditRedacted = map[string][]string{
 	"users":            {},
 }
 
+// AuditIgnored maps each table to its columns whose changes alone are not
+// audited (fields annotated with schema.NotAudited()): an UPDATE that
+// changes only these records no event. The migration generator passes
+// them to the table's audit trigger.
+var AuditIgnored = map[string][]string{
+	"api_keys":         {"last_used_at"},
+	"audit_events":     {},
+	"idempotency_keys": {},
+	"projects":         {},
+	"row_counts":       {},
+	"tenants":          {},
+	"users":            {},
+}
+
 // AuditExempt holds the tables whose schema is annotated
 // schema.NotAudited(): they get no audit trigger.
 var AuditExempt = map[string]bool{

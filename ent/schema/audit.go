@@ -20,10 +20,14 @@ import (
 // On a tenant-scoped schema, Skip exempts its table from the audit trail
 // (NotAudited): only for bookkeeping that is not the tenants' data, such as
 // stored Idempotency-Key answers, whose rows accompany an audited write.
+// On a field, Skip makes an UPDATE that changes only such fields record no
+// event (the field is still recorded with the other changes): for
+// bookkeeping written often, such as an API key's last_used_at.
 //
-// The generator passes a table's redacted columns to its audit trigger
-// (ent/template/audit.tmpl collects them into migrate.AuditRedacted and
-// the exempt tables into migrate.AuditExempt).
+// The generator passes a table's redacted and skipped columns to its audit
+// trigger (ent/template/audit.tmpl collects them into
+// migrate.AuditRedacted and migrate.AuditIgnored, and the exempt tables
+// into migrate.AuditExempt).
 type Audit struct {
 	Redact bool `json:"redact,omitempty"`
 	Skip   bool `json:"skip,omitempty"`
@@ -36,9 +40,9 @@ func (Audit) Name() string { return "Audit" }
 // audit trail.
 func Redact() Audit { return Audit{Redact: true} }
 
-// NotAudited returns the schema annotation that exempts a tenant-scoped
-// table from the audit trail (no trigger; the self-check does not ask for
-// one).
+// NotAudited returns the annotation that exempts a tenant-scoped table
+// from the audit trail (no trigger; the self-check does not ask for one)
+// or, on a field, an UPDATE that changes only such fields.
 func NotAudited() Audit { return Audit{Skip: true} }
 
 // AuditEvent is one change to an audited row (every tenant-scoped table and

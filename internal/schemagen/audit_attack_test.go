@@ -171,7 +171,7 @@ func TestAuditRecordsAppWrites(t *testing.T) {
 func TestAuditRedactedColumn(t *testing.T) {
 	f := newFixture(t)
 	f.exec(t, `DROP TRIGGER users_audit ON users`)
-	for _, s := range auditTriggerSQL("users", []string{"email"}) {
+	for _, s := range auditTriggerSQL("users", []string{"email"}, nil) {
 		f.exec(t, s)
 	}
 	if err := f.as(t, f.a.String(), "tenant_admin", func(tx *sql.Tx) error {
@@ -193,9 +193,10 @@ func TestAuditRedactedColumn(t *testing.T) {
 }
 
 // TestAuditTriggersMatchSchemas: the committed migrations give every
-// audited table its trigger with the schema's redacted columns (a field
-// newly annotated schema.Redact() needs a migration re-creating its
-// table's trigger).
+// audited table its trigger with the schema's redacted and ignored columns
+// (a field newly annotated schema.Redact() or schema.NotAudited() needs a
+// migration re-creating its table's trigger), and mtdb_audit() as the
+// generator writes it (a change to it needs a migration replacing it).
 func TestAuditTriggersMatchSchemas(t *testing.T) {
 	db := migratedDB(t)
 	for _, table := range mtdbmigrate.AuditedTables() {
@@ -205,18 +206,84 @@ func TestAuditTriggersMatchSchemas(t *testing.T) {
 		if err != nil {
 			t.Fatalf("trigger of %s: %v", table, err)
 		}
-		var got []string
-		for _, a := range strings.Split(string(args), "\x00") {
-			if a != "" {
-				got = append(got, a)
-			}
+		got := strings.Split(string(args), "\x00")
+		got = got[:len(got)-1] // each argument ends with a NUL
+		want := slices.Clone(entmigrate.AuditRedacted[table])
+		if ignored := entmigrate.AuditIgnored[table]; len(ignored) > 0 {
+			want = append(append(want, ""), ignored...)
 		}
-		want := entmigrate.AuditRedacted[table]
 		if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
-			t.Errorf("trigger of %s redacts %v, the schema %v", table, got, want)
+			t.Errorf("trigger of %s has the arguments %q, the schema wants %q (redacted, then '' and ignored)", table, got, want)
 		}
+	}
+	var body string
+	if err := db.QueryRow(`SELECT prosrc FROM pg_proc WHERE oid = 'mtdb_audit()'::regprocedure`).Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	if _, want, _ := strings.Cut(auditFunctionSQL[0], "$$"); "$$"+body+"$$" != "$$"+want {
+		t.Errorf("mtdb_audit() as migrated differs from the generator's:\n%s\nwant:\n%s", body, want)
 	}
 	if got, want := mtdbmigrate.AuditedTables(), []string{"api_keys", "projects", "tenants", "users"}; !slices.Equal(got, want) {
 		t.Errorf("AuditedTables() = %v, want %v", got, want)
+	}
+}
+
+// TestAuditIgnoredColumns: api_keys.last_used_at is annotated
+// schema.NotAudited(): the app role moving it forward through
+// mtdb_api_keys_touch (the flush of a key's use) writes no event, while an
+// update that changes it with another column is recorded whole, and the
+// key's hash is still recorded only as changed.
+func TestAuditIgnoredColumns(t *testing.T) {
+	f := newFixture(t)
+	key := uuid.New()
+	asA := func(stmt string, args ...any) {
+		t.Helper()
+		if err := f.as(t, f.a.String(), "tenant_admin", func(tx *sql.Tx) error {
+			_, err := tx.Exec(stmt, args...)
+			if err == nil {
+				err = tx.Commit()
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := func() []string {
+		t.Helper()
+		rows, err := f.db.Query(`SELECT operation || ' ' || changes::text FROM audit_events WHERE row_id = $1 ORDER BY id`, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	asA(`INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, role, created_by, created_at)
+		VALUES ($1, mtdb_current_tenant(), 'nightly', 'mtdb_ignoredcols', sha256('k'), 'member', 'alice', now())`, key)
+	if got := events(); len(got) != 1 || !strings.HasPrefix(got[0], "insert ") || !strings.Contains(got[0], `"key_hash": {"changed": true}`) {
+		t.Fatalf("insert events %q", got)
+	}
+	for i := range 3 {
+		asA(`SELECT mtdb_api_keys_touch(ARRAY[$1::uuid], ARRAY[now() + $2 * interval '1 second'])`, key, i)
+	}
+	var used sql.NullTime
+	if err := f.db.QueryRow(`SELECT last_used_at FROM api_keys WHERE id = $1`, key).Scan(&used); err != nil || !used.Valid {
+		t.Fatalf("last_used_at %v, %v: the touch did not write", used, err)
+	}
+	if got := events(); len(got) != 1 {
+		t.Fatalf("touching last_used_at wrote events: %q", got)
+	}
+	asA(`UPDATE api_keys SET name = 'weekly', last_used_at = last_used_at + interval '1 hour' WHERE id = $1`, key)
+	got := events()
+	if len(got) != 2 || !strings.HasPrefix(got[1], "update ") || !strings.Contains(got[1], `"name": {"new": "weekly", "old": "nightly"}`) ||
+		!strings.Contains(got[1], `"last_used_at": {"new": `) {
+		t.Fatalf("an update of name and last_used_at: events %q", got)
 	}
 }

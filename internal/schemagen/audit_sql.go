@@ -29,9 +29,13 @@ const AuditFunction = mtdbmigrate.AuditFunction
 // (the id column), operation (an UPDATE that sets deleted_at on a live row
 // is a soft delete and recorded as "delete"), the changed columns as
 // {"col": {"old": ..., "new": ...}} (insert: only new; delete: only old;
-// update: only the columns whose value changed), a column named in the
-// trigger's arguments recorded as {"changed": true}; the actor's sub and
-// role, and the request id, from the transaction-local settings.
+// update: only the columns whose value changed), a redacted column
+// recorded as {"changed": true}; the actor's sub and role, and the request
+// id, from the transaction-local settings. An UPDATE whose changed columns
+// are all ignored ones records nothing.
+//
+// The trigger's arguments name the redacted columns, then, after an empty
+// argument (no column has an empty name), the ignored ones (auditTriggerSQL).
 //
 // EXECUTE is revoked from PUBLIC: creating a trigger needs it, so the app
 // role cannot attach the function to a table of its own (a temporary table
@@ -48,6 +52,9 @@ DECLARE
   r jsonb;
   op text := pg_catalog.lower(TG_OP);
   changes jsonb;
+  sep integer := pg_catalog.array_position(TG_ARGV, '');
+  redacted text[] := CASE WHEN sep IS NULL THEN COALESCE(TG_ARGV, '{}') ELSE TG_ARGV[0:sep - 1] END;
+  ignored text[] := CASE WHEN sep IS NULL THEN '{}' ELSE TG_ARGV[sep + 1:TG_NARGS - 1] END;
 BEGIN
   IF TG_TABLE_SCHEMA LIKE 'pg\_temp%' THEN
     RAISE EXCEPTION 'mtdb_audit: temporary table %.% is not audited', TG_TABLE_SCHEMA, TG_TABLE_NAME
@@ -61,13 +68,17 @@ BEGIN
     op := 'delete';
   END IF;
   SELECT COALESCE(pg_catalog.jsonb_object_agg(k, CASE
-           WHEN k = ANY (TG_ARGV) THEN '{"changed": true}'::jsonb
+           WHEN k = ANY (redacted) THEN '{"changed": true}'::jsonb
            WHEN TG_OP = 'INSERT' THEN pg_catalog.jsonb_build_object('new', n -> k)
            WHEN TG_OP = 'DELETE' THEN pg_catalog.jsonb_build_object('old', o -> k)
            ELSE pg_catalog.jsonb_build_object('old', o -> k, 'new', n -> k) END), '{}'::jsonb)
     INTO changes
     FROM pg_catalog.jsonb_object_keys(r) AS k
    WHERE TG_OP <> 'UPDATE' OR (o -> k) IS DISTINCT FROM (n -> k);
+  IF TG_OP = 'UPDATE' AND changes <> '{}'::jsonb
+     AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_object_keys(changes) AS k WHERE k <> ALL (ignored)) THEN
+    RETURN NULL;
+  END IF;
   INSERT INTO public.audit_events
     (tenant_id, table_name, row_id, operation, changes, actor_sub, actor_role, request_id, occurred_at)
   VALUES (
@@ -106,11 +117,19 @@ func auditTableSQL(table string) []string {
 func AuditTriggerName(table string) string { return table + "_audit" }
 
 // auditTriggerSQL (re)creates the audit trigger of table; the values of the
-// redacted columns are not recorded.
-func auditTriggerSQL(table string, redacted []string) []string {
-	args := make([]string, len(redacted))
-	for i, c := range redacted {
-		args[i] = quoteLiteral(c)
+// redacted columns are not recorded, and an update of only ignored columns
+// is not recorded at all. The arguments: the redacted columns, then, when
+// there are ignored columns, an empty one and the ignored ones.
+func auditTriggerSQL(table string, redacted, ignored []string) []string {
+	args := make([]string, 0, len(redacted)+1+len(ignored))
+	for _, c := range redacted {
+		args = append(args, quoteLiteral(c))
+	}
+	if len(ignored) > 0 {
+		args = append(args, quoteLiteral(""))
+		for _, c := range ignored {
+			args = append(args, quoteLiteral(c))
+		}
 	}
 	name, t := quoteIdent(AuditTriggerName(table)), quoteIdent(table)
 	return []string{

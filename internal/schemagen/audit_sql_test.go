@@ -9,7 +9,7 @@ import (
 )
 
 func TestFormatterAuditsNewTenantScopedTable(t *testing.T) {
-	files, err := Formatter{Redacted: map[string][]string{"invoices": {"secret", "it's"}}}.Format(&migrate.Plan{
+	files, err := Formatter{Redacted: map[string][]string{"invoices": {"secret", "it's"}}, Ignored: map[string][]string{"invoices": {"seen_at"}}}.Format(&migrate.Plan{
 		Version: "20260101000000", Name: "test", Changes: addTable(table("invoices", "id", "tenant_id", "secret"))})
 	if err != nil {
 		t.Fatal(err)
@@ -20,7 +20,7 @@ func TestFormatterAuditsNewTenantScopedTable(t *testing.T) {
 	}
 	created := index(t, stmts, `CREATE INDEX ON "invoices"`)
 	trigger := index(t, stmts, `CREATE TRIGGER "invoices_audit" AFTER INSERT OR UPDATE OR DELETE ON "invoices"
-FOR EACH ROW EXECUTE FUNCTION mtdb_audit('secret', 'it''s')`)
+FOR EACH ROW EXECUTE FUNCTION mtdb_audit('secret', 'it''s', '', 'seen_at')`)
 	if trigger < created {
 		t.Errorf("the trigger comes before the table")
 	}

@@ -34,6 +34,10 @@ type Formatter struct {
 	// Redacted maps a table to the columns its audit trigger records only
 	// as changed; nil means entmigrate.AuditRedacted (schema.Redact()).
 	Redacted map[string][]string
+	// Ignored maps a table to the columns whose update alone its audit
+	// trigger does not record; nil means entmigrate.AuditIgnored (fields
+	// annotated schema.NotAudited()).
+	Ignored map[string][]string
 }
 
 var _ migrate.Formatter = Formatter{}
@@ -122,11 +126,14 @@ func hasUUIDID(t *schema.Table) bool {
 
 // trigger returns the statements (re)creating the audit trigger of table.
 func (f Formatter) trigger(table string) []*migrate.Change {
-	redacted := f.Redacted
+	redacted, ignored := f.Redacted, f.Ignored
 	if redacted == nil {
 		redacted = entmigrate.AuditRedacted
 	}
-	return sqlChanges("audit trail of "+table, auditTriggerSQL(table, redacted[table])...)
+	if ignored == nil {
+		ignored = entmigrate.AuditIgnored
+	}
+	return sqlChanges("audit trail of "+table, auditTriggerSQL(table, redacted[table], ignored[table])...)
 }
 
 // audited returns f.Audited, or the audited tables of the Ent schemas when nil.
