@@ -27,12 +27,13 @@ import (
 const (
 	ReasonQueueFull    = "queue_full"    // the queue was full and this tenant's queue was the longest
 	ReasonQueueTimeout = "queue_timeout" // waited QueueTimeout without getting a slot
+	ReasonQueueWait    = "queue_wait"    // at the current rate it would wait past QueueTimeout: shed at once
 )
 
 // ShedError is returned by Acquire for a request that is refused: the
 // service is over capacity and the caller should retry later.
 type ShedError struct {
-	Reason string // ReasonQueueFull or ReasonQueueTimeout
+	Reason string // ReasonQueueFull, ReasonQueueTimeout or ReasonQueueWait
 }
 
 func (e *ShedError) Error() string { return "admission: request shed: " + e.Reason }
@@ -146,6 +147,11 @@ func (c *Controller) Acquire(ctx context.Context, key string) (*Ticket, error) {
 		c.mu.Unlock()
 		return &Ticket{c: c, t: t, admitted: start}, nil
 	}
+	if c.wouldTimeOut(t) {
+		c.forget(t)
+		c.mu.Unlock()
+		return nil, &ShedError{Reason: ReasonQueueWait}
+	}
 	if !c.makeRoom(t) {
 		c.forget(t)
 		c.mu.Unlock()
@@ -196,6 +202,31 @@ func (c *Controller) Acquire(ctx context.Context, key string) (*Ticket, error) {
 	c.queued--
 	c.forget(t)
 	return nil, err
+}
+
+// wouldTimeOut reports whether a new waiter of t would, at the rate
+// requests finish now, still be waiting when its queue timeout ends: then
+// it is shed at once instead of holding its connection for the timeout and
+// being shed anyway. Ahead of it are its own tenant's waiters and, served
+// in turn with them, as many of every other tenant's as their weights give
+// them meanwhile; slots free at limit ÷ recent latency per second. A
+// tenant below its fair share is never shed this way (it is served at one
+// of the next releases), and nothing is shed before the latency is known.
+// Locked.
+func (c *Controller) wouldTimeOut(t *tenantState) bool {
+	per := c.limit.recent()
+	if per <= 0 || c.underShare(t) {
+		return false
+	}
+	mine := float64(t.waiting.Len() + 1)
+	ahead := mine
+	for _, o := range c.tenants {
+		if o != t {
+			ahead += min(float64(o.waiting.Len()), mine*o.weight/t.weight)
+		}
+	}
+	wait := time.Duration(ahead * float64(per) / float64(c.limit.current()))
+	return wait > c.opts.QueueTimeout
 }
 
 // underShareWaits is how many queue timeouts a tenant below its fair share

@@ -287,3 +287,51 @@ func TestRetryAfterFollowsTheOverload(t *testing.T) {
 		t.Fatalf("Retry-After %d, want the maximum %d", got, maxRetryAfter)
 	}
 }
+
+// A request that, at the rate requests finish now, would still wait when
+// its queue timeout ends is shed at once (queue_wait) instead of holding
+// its connection for the timeout; a tenant below its fair share still
+// queues, and nothing is shed this way before the latency is known.
+func TestWaitLongerThanTheTimeoutShedsAtOnce(t *testing.T) {
+	c := newController(t, Options{MinLimit: 2, MaxLimit: 2, MaxQueue: 10, QueueTimeout: 20 * time.Millisecond})
+	a1, a2 := mustAcquire(t, c, "A"), mustAcquire(t, c, "A")
+
+	out := make(chan grant, 4)
+	enqueue(t, c, "A", out) // latency unknown: it waits
+	c.mu.Lock()
+	c.limit.last = 30 * time.Millisecond // two slots: one frees every 15 ms
+	c.mu.Unlock()
+	if _, err := c.Acquire(context.Background(), "A"); shedReason(err) != ReasonQueueWait {
+		t.Fatalf("A's second waiter (ahead of it two waits of 15 ms): %v, want queue_wait", err)
+	}
+	if s := c.Stats(); s.Queued != 1 {
+		t.Fatalf("the shed request queued: %+v", s)
+	}
+	enqueue(t, c, "B", out) // B holds nothing of its share of 1: it waits
+	a1.Release(true)
+	g := <-out
+	if g.key != "B" || g.err != nil {
+		t.Fatalf("first served: %+v, want B (below its share)", g)
+	}
+	g.tk.Release(true)
+
+	// One waiter ahead at 15 ms a slot: 15 ms is within the timeout.
+	c2 := newController(t, Options{MinLimit: 2, MaxLimit: 2, MaxQueue: 10, QueueTimeout: 20 * time.Millisecond})
+	h1, h2 := mustAcquire(t, c2, "A"), mustAcquire(t, c2, "A")
+	c2.mu.Lock()
+	c2.limit.last = 30 * time.Millisecond
+	c2.mu.Unlock()
+	out2 := make(chan grant, 1)
+	enqueue(t, c2, "A", out2)
+	h1.Release(true)
+	if g := <-out2; g.err != nil {
+		t.Fatalf("a wait of 15 ms: %v, want admitted", g.err)
+	} else {
+		g.tk.Release(true)
+	}
+	h2.Release(true)
+	a2.Release(true)
+	if g := <-out; g.err == nil { // A's first waiter
+		g.tk.Release(true)
+	}
+}

@@ -34,6 +34,7 @@ type gradient struct {
 	winSum   time.Duration
 	winN     int
 	winPeak  int
+	last     time.Duration // the latest window's average
 
 	buckets [baselineSeconds]bucket
 }
@@ -74,6 +75,7 @@ func (g *gradient) observe(now time.Time, d time.Duration, inFlight int) {
 	avg := g.winSum / time.Duration(g.winN)
 	peak := g.winPeak
 	g.winSum, g.winN, g.winPeak = 0, 0, 0
+	g.last = avg
 	g.record(now, avg)
 	base := g.baseline()
 	if avg <= 0 || base <= 0 {
@@ -88,6 +90,10 @@ func (g *gradient) observe(now time.Time, d time.Duration, inFlight int) {
 	}
 	g.limit = math.Min(math.Max(g.limit, g.min), g.max)
 }
+
+// recent returns what an admitted request costs now: the latest window's
+// average, 0 before the first window.
+func (g *gradient) recent() time.Duration { return g.last }
 
 // record keeps the smallest window average of each second.
 func (g *gradient) record(now time.Time, avg time.Duration) {

@@ -186,7 +186,7 @@ func newAdmissionMetrics(reg *prometheus.Registry) admissionMetrics {
 		}, []string{"queued"}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtdb_admission_shed_total",
-			Help: "Tenant requests refused with 503 because the service was at capacity, by reason (queue_full, queue_timeout).",
+			Help: "Tenant requests refused with 503 because the service was at capacity, by reason (queue_full, queue_wait, queue_timeout).",
 		}, []string{"reason"}),
 		canceled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtdb_admission_client_gone_total",
@@ -199,7 +199,7 @@ func newAdmissionMetrics(reg *prometheus.Registry) admissionMetrics {
 		}),
 	}
 	reg.MustRegister(m.admitted, m.shed, m.canceled, m.wait)
-	for _, r := range []string{admission.ReasonQueueFull, admission.ReasonQueueTimeout} {
+	for _, r := range []string{admission.ReasonQueueFull, admission.ReasonQueueWait, admission.ReasonQueueTimeout} {
 		m.shed.WithLabelValues(r)
 	}
 	return m
