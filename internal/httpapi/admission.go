@@ -55,7 +55,8 @@ func newAdmission(cfg *config.Config) (*admission.Controller, error) {
 //
 // Over capacity: 503 SERVICE_UNAVAILABLE with Retry-After (seconds: the
 // ratio of arrivals to admissions over the last second, 1 to 10), at once
-// when the queue is full, after at most the queue timeout otherwise. A client that
+// when the queue is full or the wait would outlast the queue timeout, after
+// at most the queue timeout otherwise. A client that
 // leaves while waiting gives its place back at once (withTimeout records it
 // as 499).
 func (s *Server) admit(ctl *admission.Controller) echo.MiddlewareFunc {
